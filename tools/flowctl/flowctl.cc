@@ -1,0 +1,33 @@
+#include "tools/flowctl/flowctl.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tools/cli/command.h"
+#include "tools/cli/flags.h"
+#include "tools/version.h"
+
+namespace tcflow::flowctl {
+namespace {
+
+int RunVersion(const std::vector<std::string>& args) {
+  cli::FlagParser flags("flowctl version", "Prints tcflow's version and build target.");
+  if (int rc = cli::ParseOrExit(flags, args); rc >= 0) return rc;
+  std::printf("tcflow %s (%s)\n", kVersion, kBuildArch);
+  return 0;
+}
+
+// Every flowctl command, in the order `flowctl help` lists them. Each group's commands are
+// declared in that group's header.
+const cli::Command kCommands[] = {
+    {"version", "print tcflow's version", RunVersion},
+};
+
+}  // namespace
+
+int FlowctlMain(int argc, char** argv) {
+  return cli::Dispatch("flowctl", kCommands, std::vector<std::string>(argv + 1, argv + argc));
+}
+
+}  // namespace tcflow::flowctl

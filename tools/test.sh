@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test of tcflow on a Debian 12 machine, as root. Sets up what it needs first.
+#   - all tests on this machine's kernel (unit tests, BPF verifier and namespace tests);
+#   - the arm64 build, and the arm64 unit tests under qemu-user;
+#   - the release payload of both architectures against the size budget.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/bootstrap.sh
+
+bazel_flags=()
+if [[ -n ${CI:-} ]]; then
+  bazel_flags+=(--color=no --curses=no --show_progress_rate_limit=60)
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+run() {
+  echo "+ bazel $*"
+  bazel "$@" 2>&1 | tee -a "$log" || status=1
+}
+
+run test "${bazel_flags[@]}" //...
+run test "${bazel_flags[@]}" --config=arm64 //...
+run build "${bazel_flags[@]}" --config=release //tools:payload
+tools/release_report.sh amd64 "$(bazel info --config=release bazel-bin)/tools/tcflow-payload.tar" || status=1
+run build "${bazel_flags[@]}" --config=release --config=arm64 //tools:payload
+tools/release_report.sh arm64 \
+  "$(bazel info --config=release --config=arm64 bazel-bin)/tools/tcflow-payload.tar" || status=1
+
+# One closing line for the whole run, counted from Bazel's per-test result lines.
+passed=$(grep -cE '^//\S+\s+(\(cached\) )?PASSED' "$log" || true)
+failed=$(grep -cE '^//\S+\s+(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD)' "$log" || true)
+echo "$passed passed, $failed failed"
+exit "$status"
