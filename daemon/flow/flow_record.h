@@ -5,6 +5,7 @@
 #define TCFLOW_DAEMON_FLOW_FLOW_RECORD_H_
 
 #include <cstdint>
+#include <cstring>
 
 #include "bpf/tcflow_abi.h"
 
@@ -41,8 +42,9 @@ struct FlowRecord {
   bool is_ipv6() const { return key.ip_version == 6; }
   // The IPv4 address (network byte order) of an IPv4 record: the mapped address's tail.
   static uint32_t Ipv4Of(const uint8_t (&addr)[16]) {
-    return static_cast<uint32_t>(addr[12]) | static_cast<uint32_t>(addr[13]) << 8 |
-           static_cast<uint32_t>(addr[14]) << 16 | static_cast<uint32_t>(addr[15]) << 24;
+    uint32_t v4;
+    std::memcpy(&v4, addr + 12, sizeof(v4));
+    return v4;
   }
 };
 
