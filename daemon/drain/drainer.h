@@ -1,0 +1,97 @@
+// The race-free drain of bpf/tcflow_abi.h: flip the generation, wait a grace period, read
+// the old half's slots straight from memory (merging duplicate keys), zero them, reset the
+// half's counters, then hand the records to a sink.
+//
+//   Drainer::Create(loader->tables(), loader->layout()) -> drainer
+//   drainer->Drain([&](absl::Span<const FlowRecord> batch) { cache.Add(batch); });
+//
+// One Drainer per table set (two drainers flipping the same tables would race).
+// Allocation-free per drain: the merge table and records are sized once.
+
+#ifndef TCFLOW_DAEMON_DRAIN_DRAINER_H_
+#define TCFLOW_DAEMON_DRAIN_DRAINER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "bpf/tcflow_abi.h"
+#include "daemon/drain/flow_merge.h"
+#include "daemon/drain/grace_period.h"
+#include "daemon/drain/mmap_region.h"
+#include "daemon/drain/wall_clock.h"
+#include "daemon/flow/flow_record.h"
+#include "daemon/loader/layout.h"
+#include "daemon/loader/tables.h"
+
+namespace tcflow {
+
+struct DrainOptions {
+  GraceMode grace = GraceMode::kAuto;
+  // Records handed to the sink per call.
+  size_t sink_batch = 4096;
+};
+
+struct DrainResult {
+  uint64_t generation = 0;      // the generation drained
+  uint32_t slots_read = 0;      // flow slots read (min(next_slot, capacity))
+  uint32_t overflow_read = 0;   // overflow slots read
+  uint64_t slots_wanted = 0;    // next_slot as the programs left it (> capacity: table full)
+  uint64_t records = 0;         // records handed to the sink
+  uint64_t duplicates = 0;      // slots merged into an earlier slot of the same key
+  uint64_t packets = 0;         // sum over the records
+  uint64_t bytes = 0;
+  absl::Duration grace_wait;    // flip -> grace period over
+  absl::Duration read_time;     // read + merge + zero + reset
+  absl::Duration sink_time;     // in the sink
+};
+
+using RecordSink = absl::FunctionRef<void(absl::Span<const FlowRecord>)>;
+
+class Drainer {
+ public:
+  // `tables` must stay open while the Drainer lives (it maps control and slots).
+  static absl::StatusOr<std::unique_ptr<Drainer>> Create(const TableFds& tables,
+                                                         const TableLayout& layout,
+                                                         const DrainOptions& options = {});
+
+  // Drains the generation being written now; the programs move on to the next one.
+  absl::StatusOr<DrainResult> Drain(RecordSink sink);
+
+  // The generation the programs write now.
+  uint64_t generation() const;
+  GraceMode grace_mode() const { return grace_.mode(); }
+  WallClock& clock() { return clock_; }
+  const TableLayout& layout() const { return layout_; }
+
+  // Direct access for tests and benchmarks (fill a half without the programs).
+  tcflow_control* control() const { return control_; }
+  tcflow_slot* slots() const { return slots_; }
+
+ private:
+  Drainer(const TableFds& tables, const TableLayout& layout, const DrainOptions& options,
+          GracePeriod grace);
+  // Reads, merges and zeroes one half; resets its counters.
+  void CollectHalf(uint32_t half, DrainResult* r);
+  void DeleteOverflowIndex(uint64_t up_to_generation);
+  void Emit(RecordSink sink, DrainResult* r);
+
+  TableFds tables_;
+  TableLayout layout_;
+  DrainOptions options_;
+  GracePeriod grace_;
+  MmapRegion control_map_;
+  MmapRegion slot_map_;
+  tcflow_control* control_ = nullptr;
+  tcflow_slot* slots_ = nullptr;
+  WallClock clock_;
+  GenerationMerger merger_;
+};
+
+}  // namespace tcflow
+
+#endif  // TCFLOW_DAEMON_DRAIN_DRAINER_H_

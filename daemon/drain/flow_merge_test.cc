@@ -1,0 +1,194 @@
+#include "daemon/drain/flow_merge.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tcflow {
+namespace {
+
+// Monotonic == wall clock (offset 0): ns / 1e6 is the ms the records carry.
+WallClock ZeroClock() {
+  return WallClock([](clockid_t) -> int64_t { return 0; });
+}
+
+tcflow_slot Slot(uint8_t last_octet, uint16_t dport, uint64_t packets, uint64_t bytes,
+                 uint64_t first_ms, uint64_t last_ms) {
+  tcflow_slot s;
+  std::memset(&s, 0, sizeof(s));
+  s.key.ifindex = 2;
+  s.key.ip_version = 4;
+  s.key.protocol = 6;
+  s.key.src_addr[10] = s.key.src_addr[11] = 0xff;
+  s.key.src_addr[12] = 10;
+  s.key.src_addr[15] = last_octet;
+  s.key.dst_port = dport;
+  s.stats.packets = packets;
+  s.stats.bytes = bytes;
+  s.stats.first_seen_ns = first_ms * 1000000;
+  s.stats.last_seen_ns = last_ms * 1000000;
+  s.stats.min_ttl = 64;
+  s.stats.max_ttl = 64;
+  return s;
+}
+
+TEST(FlowMergeTest, SlotToRecordCopiesEveryField) {
+  tcflow_slot s = Slot(1, 80, 3, 180, 1000, 2000);
+  s.stats.flow_label = 0xabcde;
+  s.stats.frag_id = 77;
+  s.stats.ext_hdr_bitmap = 0x5;
+  s.stats.tcp_flags = 0x12;
+  s.stats.min_ttl = 3;
+  s.stats.max_ttl = 250;
+  s.stats.tos = 0xb8;
+  s.stats.ext_hdr_depth = 4;
+  FlowRecord r;
+  SlotToRecord(s, ZeroClock(), &r);
+  EXPECT_EQ(std::memcmp(&r.key, &s.key, sizeof(s.key)), 0);
+  EXPECT_EQ(r.packets, 3u);
+  EXPECT_EQ(r.bytes, 180u);
+  EXPECT_EQ(r.start_ms, 1000);
+  EXPECT_EQ(r.end_ms, 2000);
+  EXPECT_EQ(r.flow_label, 0xabcdeu);
+  EXPECT_EQ(r.frag_id, 77u);
+  EXPECT_EQ(r.ext_hdr_bitmap, 0x5u);
+  EXPECT_EQ(r.tcp_flags, 0x12);
+  EXPECT_EQ(r.min_ttl, 3);
+  EXPECT_EQ(r.max_ttl, 250);
+  EXPECT_EQ(r.tos, 0xb8);
+  EXPECT_EQ(r.ext_hdr_depth, 4);
+  EXPECT_EQ(r.end_reason, FlowEndReason::kNone);
+}
+
+TEST(FlowMergeTest, MergeFoldsCountersAndKeepsFirstPacketFields) {
+  FlowRecord a, b;
+  tcflow_slot sa = Slot(1, 80, 5, 500, 2000, 3000);
+  sa.stats.tos = 0x10;
+  sa.stats.flow_label = 1;
+  sa.stats.tcp_flags = 0x10;
+  sa.stats.min_ttl = 60;
+  sa.stats.max_ttl = 61;
+  sa.stats.ext_hdr_bitmap = 1;
+  sa.stats.ext_hdr_depth = 1;
+  tcflow_slot sb = Slot(1, 80, 2, 120, 1000, 2500);  // started earlier (evicted, re-added)
+  sb.stats.tos = 0x20;
+  sb.stats.flow_label = 2;
+  sb.stats.tcp_flags = 0x02;
+  sb.stats.min_ttl = 50;
+  sb.stats.max_ttl = 70;
+  sb.stats.ext_hdr_bitmap = 4;
+  sb.stats.ext_hdr_depth = 3;
+  SlotToRecord(sa, ZeroClock(), &a);
+  SlotToRecord(sb, ZeroClock(), &b);
+  MergeInto(&a, b);
+  EXPECT_EQ(a.packets, 7u);
+  EXPECT_EQ(a.bytes, 620u);
+  EXPECT_EQ(a.start_ms, 1000);
+  EXPECT_EQ(a.end_ms, 3000);
+  EXPECT_EQ(a.tos, 0x20);
+  EXPECT_EQ(a.flow_label, 2u);
+  EXPECT_EQ(a.tcp_flags, 0x12);
+  EXPECT_EQ(a.min_ttl, 50);
+  EXPECT_EQ(a.max_ttl, 70);
+  EXPECT_EQ(a.ext_hdr_bitmap, 5u);
+  EXPECT_EQ(a.ext_hdr_depth, 3);
+}
+
+// Table-driven: slots of one generation in, records out (in first-slot order).
+TEST(FlowMergeTest, GenerationMergesDuplicateKeys) {
+  struct Want {
+    uint8_t octet;
+    uint16_t port;
+    uint64_t packets, bytes;
+    int64_t start, end;
+  };
+  struct Case {
+    const char* name;
+    std::vector<tcflow_slot> slots;
+    std::vector<Want> want;
+    uint64_t duplicates;
+  };
+  const std::vector<Case> cases = {
+      {"distinct", {Slot(1, 80, 1, 60, 10, 10), Slot(2, 80, 2, 120, 11, 12)},
+       {{1, 80, 1, 60, 10, 10}, {2, 80, 2, 120, 11, 12}}, 0},
+      {"same address other port", {Slot(1, 80, 1, 60, 10, 10), Slot(1, 443, 1, 60, 10, 10)},
+       {{1, 80, 1, 60, 10, 10}, {1, 443, 1, 60, 10, 10}}, 0},
+      {"duplicate merged",
+       {Slot(1, 80, 1, 60, 10, 10), Slot(2, 80, 1, 60, 11, 11), Slot(1, 80, 4, 240, 20, 30)},
+       {{1, 80, 5, 300, 10, 30}, {2, 80, 1, 60, 11, 11}}, 1},
+      {"three slots one flow",
+       {Slot(9, 53, 1, 1, 1, 1), Slot(9, 53, 1, 1, 2, 2), Slot(9, 53, 1, 1, 3, 3)},
+       {{9, 53, 3, 3, 1, 3}}, 2},
+      {"empty slots skipped", {Slot(1, 80, 0, 0, 0, 0), Slot(3, 80, 1, 60, 5, 5)},
+       {{3, 80, 1, 60, 5, 5}}, 0},
+  };
+  GenerationMerger merger(16);
+  WallClock clock = ZeroClock();
+  for (const Case& c : cases) {
+    merger.Begin();
+    merger.AddSlots(c.slots.data(), c.slots.size(), clock);
+    auto recs = merger.records();
+    ASSERT_EQ(recs.size(), c.want.size()) << c.name;
+    for (size_t i = 0; i < recs.size(); ++i) {
+      const Want& w = c.want[i];
+      EXPECT_EQ(recs[i].key.src_addr[15], w.octet) << c.name << " #" << i;
+      EXPECT_EQ(recs[i].key.dst_port, w.port) << c.name << " #" << i;
+      EXPECT_EQ(recs[i].packets, w.packets) << c.name << " #" << i;
+      EXPECT_EQ(recs[i].bytes, w.bytes) << c.name << " #" << i;
+      EXPECT_EQ(recs[i].start_ms, w.start) << c.name << " #" << i;
+      EXPECT_EQ(recs[i].end_ms, w.end) << c.name << " #" << i;
+    }
+    EXPECT_EQ(merger.duplicates(), c.duplicates) << c.name;
+    EXPECT_EQ(merger.rejected(), 0u) << c.name;
+  }
+}
+
+TEST(FlowMergeTest, ManyFlowsWithRandomDuplicatesSumExactly) {
+  // 50k distinct flows, each split over 1-3 slots in shuffled order; also exercises many
+  // Begin() epochs on one table.
+  constexpr int kFlows = 50000;
+  std::vector<tcflow_slot> slots;
+  uint64_t want_packets = 0;
+  uint32_t rng = 12345;
+  auto next = [&] { return rng = rng * 1103515245 + 12345; };
+  for (int f = 0; f < kFlows; ++f) {
+    int copies = 1 + (next() >> 16) % 3;
+    for (int c = 0; c < copies; ++c) {
+      tcflow_slot s = Slot(static_cast<uint8_t>(f), static_cast<uint16_t>(f >> 8), f + 1, 1,
+                           1, 1);
+      s.key.src_addr[14] = static_cast<uint8_t>(f >> 16);
+      slots.push_back(s);
+      want_packets += f + 1;
+    }
+  }
+  for (size_t i = slots.size() - 1; i > 0; --i) std::swap(slots[i], slots[next() % (i + 1)]);
+  GenerationMerger merger(slots.size());
+  WallClock clock = ZeroClock();
+  for (int round = 0; round < 3; ++round) {
+    merger.Begin();
+    merger.AddSlots(slots.data(), slots.size(), clock);
+    ASSERT_EQ(merger.records().size(), static_cast<size_t>(kFlows));
+    EXPECT_EQ(merger.duplicates(), slots.size() - kFlows);
+    uint64_t packets = 0;
+    for (const FlowRecord& r : merger.records()) {
+      int f = r.key.src_addr[15] | r.key.dst_port << 8 | r.key.src_addr[14] << 16;
+      // Every copy of flow f carries f + 1 packets.
+      EXPECT_EQ(r.packets % (f + 1), 0u);
+      packets += r.packets;
+    }
+    EXPECT_EQ(packets, want_packets);
+  }
+}
+
+TEST(FlowMergeTest, RejectsMoreSlotsThanCapacityVisibly) {
+  GenerationMerger merger(2);
+  std::vector<tcflow_slot> s = {Slot(1, 1, 1, 1, 1, 1), Slot(2, 1, 1, 1, 1, 1),
+                                Slot(3, 1, 1, 1, 1, 1)};
+  merger.Begin();
+  merger.AddSlots(s.data(), s.size(), ZeroClock());
+  EXPECT_EQ(merger.records().size(), 2u);
+  EXPECT_EQ(merger.rejected(), 1u);
+}
+
+}  // namespace
+}  // namespace tcflow

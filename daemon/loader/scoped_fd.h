@@ -1,0 +1,39 @@
+// Owns a file descriptor: closed exactly once, moves but never copies.
+
+#ifndef TCFLOW_DAEMON_LOADER_SCOPED_FD_H_
+#define TCFLOW_DAEMON_LOADER_SCOPED_FD_H_
+
+#include <unistd.h>
+
+#include <utility>
+
+namespace tcflow {
+
+class ScopedFd {
+ public:
+  ScopedFd() = default;
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(ScopedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  ScopedFd& operator=(ScopedFd&& o) noexcept {
+    if (this != &o) reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace tcflow
+
+#endif  // TCFLOW_DAEMON_LOADER_SCOPED_FD_H_
