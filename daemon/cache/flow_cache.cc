@@ -1,0 +1,353 @@
+#include "daemon/cache/flow_cache.h"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+
+namespace tcflow::cache {
+namespace {
+
+constexpr uint16_t kTcpFin = 0x01;
+constexpr uint16_t kTcpSyn = 0x02;
+constexpr uint16_t kTcpRst = 0x04;
+constexpr int64_t kNoFloor = std::numeric_limits<int64_t>::min();
+constexpr int64_t kBuckets = FlowCache::kWheelBuckets;
+
+size_t BucketOf(int64_t tick) { return static_cast<size_t>(((tick % kBuckets) + kBuckets) % kBuckets); }
+
+bool IsTcp(const FlowRecord& r) { return r.key.protocol == IPPROTO_TCP; }
+
+// Adds an increment to a record holding counts.
+inline void Accumulate(FlowRecord& r, const FlowRecord& inc) {
+  r.packets += inc.packets;
+  r.bytes += inc.bytes;
+  if (inc.start_ms < r.start_ms) {
+    // An older increment (e.g. taken over after a restart): its first-packet fields win.
+    r.start_ms = inc.start_ms;
+    r.tos = inc.tos;
+    r.flow_label = inc.flow_label;
+    if (inc.frag_id != 0) r.frag_id = inc.frag_id;
+  } else if (r.frag_id == 0) {
+    r.frag_id = inc.frag_id;  // the first fragment may come after unfragmented packets
+  }
+  if (inc.end_ms > r.end_ms) r.end_ms = inc.end_ms;
+  r.tcp_flags |= inc.tcp_flags;
+  if (inc.min_ttl < r.min_ttl) r.min_ttl = inc.min_ttl;
+  if (inc.max_ttl > r.max_ttl) r.max_ttl = inc.max_ttl;
+  r.ext_hdr_bitmap |= inc.ext_hdr_bitmap;
+  if (inc.ext_hdr_depth > r.ext_hdr_depth) r.ext_hdr_depth = inc.ext_hdr_depth;
+}
+
+}  // namespace
+
+absl::Status FlowCacheOptions::Validate() const {
+  if (idle_timeout_ms <= 0) return absl::InvalidArgumentError("idle timeout must be > 0");
+  if (active_timeout_ms <= 0) return absl::InvalidArgumentError("active timeout must be > 0");
+  if (tcp_end_grace_ms < 0) return absl::InvalidArgumentError("TCP end grace must be >= 0");
+  if (max_flows < 1) return absl::InvalidArgumentError("max flows must be >= 1");
+  if (max_flows >= UINT32_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("max flows must be < ", UINT32_MAX));
+  }
+  if (tick_ms <= 0) return absl::InvalidArgumentError("expiry tick must be > 0");
+  return absl::OkStatus();
+}
+
+uint64_t FlowCacheStats::records_ended_total() const {
+  uint64_t total = 0;
+  for (uint64_t n : records_ended) total += n;
+  return total;
+}
+
+FlowCache::FlowCache(const FlowCacheOptions& options)
+    : options_(options),
+      // Per-cache secret: absl's per-process seed applied to this object's address.
+      seed_(absl::HashOf(reinterpret_cast<uintptr_t>(this), uint64_t{0x7463666c6f77})),
+      index_(0, IndexHash{this}, IndexEq{this}),
+      idle_wheel_(kWheelBuckets),
+      active_wheel_(kWheelBuckets) {
+  // Invalid options are the caller's bug (Validate() first); keep the cache usable anyway.
+  if (options_.tick_ms <= 0) options_.tick_ms = 100;
+  if (options_.max_flows < 1) options_.max_flows = 1;
+}
+
+int64_t FlowCache::TickOf(int64_t ms) const {
+  const int64_t t = options_.tick_ms;
+  return ms >= 0 ? ms / t : -((-ms + t - 1) / t);
+}
+
+void FlowCache::EnsureBase(int64_t ms) {
+  if (base_set_) return;
+  base_set_ = true;
+  base_tick_ = TickOf(ms);
+  evict_scan_tick_ = base_tick_;
+}
+
+void FlowCache::Push(Wheel& wheel, uint32_t index, uint32_t stamp, int64_t deadline_ms,
+                     int64_t min_tick) {
+  int64_t tick = std::clamp(TickOf(deadline_ms), min_tick, base_tick_ + kBuckets - 1);
+  wheel[BucketOf(tick)].items.push_back(WheelItem{index, stamp});
+  if (&wheel == &idle_wheel_ && tick < evict_scan_tick_) evict_scan_tick_ = tick;
+}
+
+int64_t FlowCache::IdleDeadline(const Entry& e) const {
+  switch (e.state) {
+    case State::kClosing:
+      return std::min(e.closing_ms + options_.tcp_end_grace_ms,
+                      e.rec.end_ms + options_.idle_timeout_ms);
+    case State::kEmpty:
+      return e.floor_ms + options_.idle_timeout_ms;
+    default:
+      return e.rec.end_ms + options_.idle_timeout_ms;
+  }
+}
+
+void FlowCache::QueueIdle(uint32_t index, int64_t min_tick) {
+  Entry& e = entries_[index];
+  ++e.idle_stamp;
+  Push(idle_wheel_, index, e.idle_stamp, IdleDeadline(e), min_tick);
+}
+
+void FlowCache::QueueActive(uint32_t index, int64_t min_tick) {
+  Entry& e = entries_[index];
+  ++e.active_stamp;
+  Push(active_wheel_, index, e.active_stamp, e.rec.start_ms + options_.active_timeout_ms,
+       min_tick);
+}
+
+void FlowCache::Start(uint32_t index, const FlowRecord& increment, int64_t floor_ms) {
+  Entry& e = entries_[index];
+  e.rec = increment;
+  e.rec.end_reason = FlowEndReason::kNone;
+  if (floor_ms != kNoFloor && e.rec.start_ms < floor_ms) {
+    e.rec.start_ms = floor_ms;
+    if (e.rec.end_ms < floor_ms) e.rec.end_ms = floor_ms;
+  }
+  EnsureBase(e.rec.end_ms);
+  if (IsTcp(e.rec) && (e.rec.tcp_flags & (kTcpFin | kTcpRst))) {
+    e.state = State::kClosing;
+    e.closing_ms = e.rec.end_ms;
+    ++e.active_stamp;  // a closing flow has no active timeout
+  } else {
+    e.state = State::kOpen;
+    QueueActive(index, base_tick_);
+  }
+  QueueIdle(index, base_tick_);
+}
+
+void FlowCache::Export(Entry& e, FlowEndReason reason, std::vector<FlowRecord>* ended) {
+  if (e.rec.packets == 0 && e.rec.bytes == 0) return;  // nothing counted: nothing to say
+  ended->push_back(e.rec);
+  ended->back().end_reason = reason;
+  ++stats_.records_ended[static_cast<int>(reason)];
+  stats_.packets_exported += e.rec.packets;
+  stats_.bytes_exported += e.rec.bytes;
+}
+
+void FlowCache::Free(uint32_t index) {
+  Entry& e = entries_[index];
+  index_.erase(e.rec.key);
+  ++e.idle_stamp;
+  ++e.active_stamp;
+  e.state = State::kFree;
+  e.next_free = free_head_;
+  free_head_ = index;
+}
+
+uint32_t FlowCache::Allocate() {
+  if (free_head_ != UINT32_MAX) {
+    uint32_t index = free_head_;
+    free_head_ = entries_[index].next_free;
+    return index;
+  }
+  entries_.emplace_back();
+  return static_cast<uint32_t>(entries_.size() - 1);
+}
+
+void FlowCache::Merge(const FlowRecord& inc, std::vector<FlowRecord>* ended) {
+  if (inc.packets == 0 && inc.bytes == 0) return;
+  ++stats_.increments_merged;
+  const size_t hash = HashFlowKey(inc.key, seed_);
+  auto it = index_.find(inc.key, hash);
+  if (it != index_.end()) {
+    const uint32_t index = *it;
+    Entry& e = entries_[index];
+    switch (e.state) {
+      case State::kEmpty:  // counting again after an active timeout
+        Start(index, inc, e.floor_ms);
+        return;
+      case State::kClosing:
+        if (IsTcp(inc) && (inc.tcp_flags & kTcpSyn)) {
+          // A new connection on the same ports: the old one is over.
+          Export(e, FlowEndReason::kEndOfFlow, ended);
+          Start(index, inc, kNoFloor);
+          return;
+        }
+        Accumulate(e.rec, inc);  // the last ACKs; the grace deadline stays
+        return;
+      default:
+        Accumulate(e.rec, inc);
+        if (IsTcp(inc) && (inc.tcp_flags & (kTcpFin | kTcpRst))) {
+          e.state = State::kClosing;
+          e.closing_ms = inc.end_ms;
+          ++e.active_stamp;
+          QueueIdle(index, base_tick_);  // the grace deadline is earlier than the idle one
+        }
+        return;
+    }
+  }
+  if (index_.size() >= options_.max_flows) EvictOne(ended);
+  const uint32_t index = Allocate();
+  Start(index, inc, kNoFloor);
+  index_.insert(index);
+  ++stats_.flows_created;
+}
+
+void FlowCache::MergeBatch(absl::Span<const FlowRecord> increments,
+                           std::vector<FlowRecord>* ended) {
+  for (const FlowRecord& inc : increments) Merge(inc, ended);
+}
+
+void FlowCache::EvictOne(std::vector<FlowRecord>* ended) {
+  if (index_.empty()) return;
+  const int64_t last = base_tick_ + kBuckets - 1;
+  for (int64_t t = std::max(evict_scan_tick_, base_tick_); t <= last; ++t) {
+    Bucket& b = idle_wheel_[BucketOf(t)];
+    while (b.head < b.items.size()) {
+      const WheelItem item = b.items[b.head++];
+      Entry& e = entries_[item.index];
+      if (e.state == State::kFree || e.idle_stamp != item.stamp) continue;
+      const int64_t due = std::clamp(TickOf(IdleDeadline(e)), t, last);
+      if (due > t) {  // seen since it was queued: it belongs further back
+        QueueIdle(item.index, t + 1);
+        continue;
+      }
+      evict_scan_tick_ = t;
+      if (b.head == b.items.size()) {
+        b.items.clear();
+        b.head = 0;
+      }
+      Export(e, e.state == State::kClosing ? FlowEndReason::kEndOfFlow
+                                           : FlowEndReason::kLackOfResources,
+             ended);
+      Free(item.index);
+      return;
+    }
+    b.items.clear();
+    b.head = 0;
+  }
+}
+
+void FlowCache::ProcessIdleBucket(int64_t tick, int64_t now_ms,
+                                  std::vector<FlowRecord>* ended) {
+  Bucket& b = idle_wheel_[BucketOf(tick)];
+  // Re-queued items go to later ticks (never this bucket), so b.items does not grow here.
+  for (size_t i = b.head; i < b.items.size(); ++i) {
+    const WheelItem item = b.items[i];
+    Entry& e = entries_[item.index];
+    if (e.state == State::kFree || e.idle_stamp != item.stamp) continue;
+    if (IdleDeadline(e) > now_ms) {
+      QueueIdle(item.index, tick + 1);
+      continue;
+    }
+    if (e.state == State::kClosing) {
+      Export(e, FlowEndReason::kEndOfFlow, ended);
+    } else if (e.state == State::kOpen) {
+      Export(e, FlowEndReason::kIdleTimeout, ended);
+    }  // kEmpty: nothing counted since the active timeout
+    Free(item.index);
+  }
+  b.items.clear();
+  b.head = 0;
+}
+
+void FlowCache::ProcessActiveBucket(int64_t tick, int64_t now_ms,
+                                    std::vector<FlowRecord>* ended) {
+  Bucket& b = active_wheel_[BucketOf(tick)];
+  for (size_t i = b.head; i < b.items.size(); ++i) {
+    const WheelItem item = b.items[i];
+    Entry& e = entries_[item.index];
+    if (e.state != State::kOpen || e.active_stamp != item.stamp) continue;
+    if (e.rec.start_ms + options_.active_timeout_ms > now_ms) {
+      QueueActive(item.index, tick + 1);
+      continue;
+    }
+    Export(e, FlowEndReason::kActiveTimeout, ended);
+    // Keep the key; the next increment starts a fresh record no earlier than this end.
+    e.state = State::kEmpty;
+    e.floor_ms = e.rec.end_ms;
+    e.rec.packets = 0;
+    e.rec.bytes = 0;
+    ++e.active_stamp;
+  }
+  b.items.clear();
+  b.head = 0;
+}
+
+void FlowCache::Expire(int64_t now_ms, std::vector<FlowRecord>* ended) {
+  EnsureBase(now_ms);
+  const int64_t now_tick = TickOf(now_ms);
+  // After a long pause every bucket is due once; items are checked against their real
+  // deadlines, so where they sat does not matter.
+  if (now_tick - base_tick_ > kBuckets) base_tick_ = now_tick - kBuckets;
+  while (base_tick_ < now_tick) {
+    ProcessIdleBucket(base_tick_, now_ms, ended);
+    ProcessActiveBucket(base_tick_, now_ms, ended);
+    ++base_tick_;
+  }
+  evict_scan_tick_ = std::max(evict_scan_tick_, base_tick_);
+  while (index_.size() > options_.max_flows) EvictOne(ended);
+}
+
+size_t FlowCache::Flush(const FlowFilter& filter, std::vector<FlowRecord>* ended) {
+  const uint64_t before = stats_.records_ended_total();
+  const bool all = filter.MatchesAll();
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    Entry& e = entries_[i];
+    if (e.state == State::kFree || (!all && !filter.Matches(e.rec.key))) continue;
+    Export(e, FlowEndReason::kForcedEnd, ended);
+    Free(i);
+  }
+  return static_cast<size_t>(stats_.records_ended_total() - before);
+}
+
+void FlowCache::ForEach(absl::FunctionRef<void(const FlowRecord&)> visit) const {
+  for (const Entry& e : entries_) {
+    if ((e.state == State::kOpen || e.state == State::kClosing) &&
+        (e.rec.packets != 0 || e.rec.bytes != 0)) {
+      visit(e.rec);
+    }
+  }
+}
+
+absl::Status FlowCache::SetOptions(const FlowCacheOptions& options) {
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  const int64_t base_ms = base_tick_ * options_.tick_ms;
+  options_ = options;
+  base_tick_ = TickOf(base_ms);
+  evict_scan_tick_ = base_tick_;
+  RebuildWheels();
+  return absl::OkStatus();
+}
+
+void FlowCache::RebuildWheels() {
+  for (Bucket& b : idle_wheel_) {
+    b.items.clear();
+    b.head = 0;
+  }
+  for (Bucket& b : active_wheel_) {
+    b.items.clear();
+    b.head = 0;
+  }
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    Entry& e = entries_[i];
+    if (e.state == State::kFree) continue;
+    QueueIdle(i, base_tick_);
+    if (e.state == State::kOpen) QueueActive(i, base_tick_);
+  }
+}
+
+}  // namespace tcflow::cache

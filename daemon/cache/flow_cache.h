@@ -1,0 +1,184 @@
+// The user-space flow cache: merges the increments the drain produces (one FlowRecord per
+// kernel slot and drain) into flows keyed by the full tcflow_flow_key, and ends them:
+//
+//   kIdleTimeout      no packet for idle_timeout_ms (judged by the record's end_ms).
+//   kActiveTimeout    the record started active_timeout_ms ago: what was counted so far is
+//                     exported and the flow goes on counting in a fresh record. The fresh
+//                     record's start is its first packet, never earlier than the exported
+//                     record's end, so consecutive records neither overlap nor lose a packet.
+//   kEndOfFlow        a TCP FIN or RST was merged. The flow is not exported at once: it
+//                     lingers for tcp_end_grace_ms and keeps absorbing packets, so the final
+//                     ACK after the FIN (and retransmitted FINs/RSTs) stay in the same record
+//                     instead of becoming a lone one-packet flow exported later. A SYN merged
+//                     into a lingering flow ends it at once and starts a new record (port
+//                     reuse). Under cache pressure lingering flows go first.
+//   kForcedEnd        Flush()/FlushAll(): `flowctl flush`, shutdown.
+//   kLackOfResources  inserting a flow into a full cache (max_flows) evicts the least
+//                     recently seen flow.
+//
+// Exactness: every packet/byte merged is in exactly one ended record (or still in the
+// cache); nothing is dropped on any path. Ended records are appended to a caller-owned
+// vector, which the caller hands to the exporters and clears (its capacity is reused, so the
+// steady state allocates nothing).
+//
+// Expiry costs nothing per merge: two timing wheels (idle, active) of `kWheelBuckets`
+// buckets of tick_ms each hold (entry, stamp) items. A merge only updates the record; when a
+// bucket comes due its items are checked against the record's real deadline and either
+// ended or re-queued (lazily), so each flow is touched about once per timeout, not once per
+// merge. Deadlines are met to within one tick (plus the drain interval, since increments of
+// one drain are merged in table order, not time order). Removed entries leave stale items
+// behind, recognised by their stamp.
+//
+// Times (record start/end, `now_ms`) are wall-clock ms in the drain's timebase. Not
+// thread-safe: one owner (the drain/export loop).
+
+#ifndef TCFLOW_DAEMON_CACHE_FLOW_CACHE_H_
+#define TCFLOW_DAEMON_CACHE_FLOW_CACHE_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "daemon/cache/flow_filter.h"
+#include "daemon/cache/flow_key_hash.h"
+#include "daemon/flow/flow_record.h"
+
+namespace tcflow::cache {
+
+struct FlowCacheOptions {
+  int64_t idle_timeout_ms = 15'000;
+  int64_t active_timeout_ms = 120'000;
+  // How long a flow that saw FIN/RST keeps absorbing packets before it is exported.
+  int64_t tcp_end_grace_ms = 2'000;
+  size_t max_flows = 1'000'000;
+  // Expiry granularity.
+  int64_t tick_ms = 100;
+
+  absl::Status Validate() const;
+};
+
+struct FlowCacheStats {
+  uint64_t increments_merged = 0;  // Merge() calls with packets
+  uint64_t flows_created = 0;      // new keys (including re-creations after an end)
+  // Records exported, by FlowEndReason (index = the enum's value; [0] unused).
+  std::array<uint64_t, 6> records_ended = {};
+  uint64_t packets_exported = 0;
+  uint64_t bytes_exported = 0;
+
+  uint64_t records_evicted() const {
+    return records_ended[static_cast<int>(FlowEndReason::kLackOfResources)];
+  }
+  uint64_t records_ended_total() const;
+};
+
+class FlowCache {
+ public:
+  static constexpr size_t kWheelBuckets = 1024;
+
+  explicit FlowCache(const FlowCacheOptions& options);
+  FlowCache(const FlowCache&) = delete;  // the set's functors point at this object
+  FlowCache& operator=(const FlowCache&) = delete;
+
+  // Merges one increment (a drained slot). Records ended on the way (pressure eviction,
+  // a SYN after FIN) are appended to `ended`.
+  void Merge(const FlowRecord& increment, std::vector<FlowRecord>* ended);
+  void MergeBatch(absl::Span<const FlowRecord> increments, std::vector<FlowRecord>* ended);
+
+  // Ends what is due at `now_ms` (idle, active, FIN/RST grace) and what exceeds max_flows.
+  void Expire(int64_t now_ms, std::vector<FlowRecord>* ended);
+
+  // Ends every flow matching `filter` (kForcedEnd); returns how many records were exported.
+  size_t Flush(const FlowFilter& filter, std::vector<FlowRecord>* ended);
+  size_t FlushAll(std::vector<FlowRecord>* ended) { return Flush(FlowFilter{}, ended); }
+
+  // Visits the flows holding counts (end_reason kNone), for `flowctl dump`.
+  void ForEach(absl::FunctionRef<void(const FlowRecord&)> visit) const;
+
+  // New timeouts apply to every flow at once (the wheels are rebuilt); a smaller max_flows
+  // takes effect at the next Expire().
+  absl::Status SetOptions(const FlowCacheOptions& options);
+  const FlowCacheOptions& options() const { return options_; }
+
+  // Keys held, including flows waiting for traffic after an active timeout.
+  size_t size() const { return index_.size(); }
+  const FlowCacheStats& stats() const { return stats_; }
+
+ private:
+  enum class State : uint8_t { kFree, kOpen, kClosing, kEmpty };
+
+  struct Entry {
+    FlowRecord rec;
+    int64_t closing_ms = 0;  // kClosing: end_ms of the increment with FIN/RST
+    int64_t floor_ms = 0;    // kEmpty: the exported record's end; the next one starts here
+    uint32_t idle_stamp = 0;
+    uint32_t active_stamp = 0;
+    uint32_t next_free = 0;
+    State state = State::kFree;
+  };
+
+  struct WheelItem {
+    uint32_t index;
+    uint32_t stamp;
+  };
+  struct Bucket {
+    std::vector<WheelItem> items;
+    size_t head = 0;  // items before head were consumed
+  };
+  using Wheel = std::vector<Bucket>;
+
+  struct IndexHash {
+    using is_transparent = void;
+    const FlowCache* cache;
+    size_t operator()(uint32_t i) const {
+      return HashFlowKey(cache->entries_[i].rec.key, cache->seed_);
+    }
+    size_t operator()(const tcflow_flow_key& k) const { return HashFlowKey(k, cache->seed_); }
+  };
+  struct IndexEq {
+    using is_transparent = void;
+    const FlowCache* cache;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, const tcflow_flow_key& k) const {
+      return FlowKeyEqual(cache->entries_[a].rec.key, k);
+    }
+    bool operator()(const tcflow_flow_key& k, uint32_t a) const { return (*this)(a, k); }
+  };
+
+  int64_t TickOf(int64_t ms) const;
+  void EnsureBase(int64_t ms);
+  void Push(Wheel& wheel, uint32_t index, uint32_t stamp, int64_t deadline_ms,
+            int64_t min_tick);
+  void QueueIdle(uint32_t index, int64_t min_tick);
+  void QueueActive(uint32_t index, int64_t min_tick);
+  int64_t IdleDeadline(const Entry& e) const;
+  void Start(uint32_t index, const FlowRecord& increment, int64_t floor_ms);
+  void Export(Entry& e, FlowEndReason reason, std::vector<FlowRecord>* ended);
+  void Free(uint32_t index);
+  uint32_t Allocate();
+  // Ends the least recently seen flow (a lingering FIN/RST one if it comes first).
+  void EvictOne(std::vector<FlowRecord>* ended);
+  void ProcessIdleBucket(int64_t tick, int64_t now_ms, std::vector<FlowRecord>* ended);
+  void ProcessActiveBucket(int64_t tick, int64_t now_ms, std::vector<FlowRecord>* ended);
+  void RebuildWheels();
+
+  FlowCacheOptions options_;
+  uint64_t seed_;
+  std::vector<Entry> entries_;
+  uint32_t free_head_ = UINT32_MAX;
+  absl::flat_hash_set<uint32_t, IndexHash, IndexEq> index_;
+  Wheel idle_wheel_;
+  Wheel active_wheel_;
+  bool base_set_ = false;
+  int64_t base_tick_ = 0;       // the next tick Expire() processes
+  int64_t evict_scan_tick_ = 0; // no idle item is queued below this tick (>= base_tick_)
+  FlowCacheStats stats_;
+};
+
+}  // namespace tcflow::cache
+
+#endif  // TCFLOW_DAEMON_CACHE_FLOW_CACHE_H_
