@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -144,8 +145,14 @@ void TcpTransport::UpdateAcknowledged() {
   if (!fd_.valid() || pending_count_ == 0) return;
   tcp_info info{};
   socklen_t len = sizeof(info);
-  if (getsockopt(fd_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return;
-  uint64_t acked = info.tcpi_bytes_acked - acked_base_;
+  uint64_t acked;
+  if (getsockopt(fd_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+      len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked)) {
+    acked = info.tcpi_bytes_acked - acked_base_;
+  } else {
+    // No tcp_info (an emulator): written is the best knowledge there is.
+    acked = written_;
+  }
   while (pending_count_ > 0 && pending_[pending_first_].end <= acked) {
     pending_first_ = (pending_first_ + 1) % pending_.size();
     --pending_count_;

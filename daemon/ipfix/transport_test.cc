@@ -1,0 +1,180 @@
+// The socket transports on loopback: UDP (IPv4 and IPv6 collectors) and RFC 5655 files.
+// (TCP, with its collector going away and coming back, is tests/ipfix_tcp_test.)
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/ipfix/decoder.h"
+#include "daemon/ipfix/exporter.h"
+#include "daemon/ipfix/file_transport.h"
+#include "daemon/ipfix/scoped_fd.h"
+#include "daemon/ipfix/socket_address.h"
+#include "daemon/ipfix/synthetic_flows.h"
+#include "daemon/ipfix/udp_transport.h"
+#include "gtest/gtest.h"
+
+namespace tcflow::ipfix {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+
+// A UDP socket bound to an ephemeral loopback port.
+struct UdpSink {
+  ScopedFd fd;
+  SocketAddress address;
+};
+
+UdpSink Bind(const char* ip) {
+  UdpSink s;
+  auto a = MakeSocketAddress(ip, 0);
+  EXPECT_TRUE(a.ok());
+  s.fd.Reset(socket(a->family(), SOCK_DGRAM, 0));
+  int buf = 8 << 20;
+  setsockopt(s.fd.get(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+  EXPECT_EQ(bind(s.fd.get(), a->get(), a->length), 0);
+  s.address = *a;
+  s.address.length = sizeof(s.address.storage);
+  getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&s.address.storage), &s.address.length);
+  return s;
+}
+
+std::vector<std::vector<uint8_t>> Receive(int fd) {
+  std::vector<std::vector<uint8_t>> out;
+  std::vector<uint8_t> buf(65536);
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) != 1) break;
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    out.emplace_back(buf.begin(), buf.begin() + n);
+  }
+  return out;
+}
+
+TEST(TransportTest, MaxUdpMessageSize) {
+  EXPECT_EQ(MaxUdpMessageSize(1500, AF_INET), 1472u);
+  EXPECT_EQ(MaxUdpMessageSize(1500, AF_INET6), 1452u);
+  EXPECT_EQ(MaxUdpMessageSize(9000, AF_INET), 8972u);
+  EXPECT_EQ(MaxUdpMessageSize(20, AF_INET), 0u);
+}
+
+TEST(TransportTest, SocketAddresses) {
+  struct Case {
+    const char* text;
+    const char* parsed;  // nullptr: an error
+  };
+  const Case cases[] = {
+      {"192.0.2.1:4739", "192.0.2.1:4739"}, {"[2001:db8::1]:2055", "[2001:db8::1]:2055"},
+      {"[::1]:0", "[::1]:0"},               {"2001:db8::1:4739", nullptr},
+      {"192.0.2.1", nullptr},               {"192.0.2.1:65536", nullptr},
+      {"[::1]4739", nullptr},               {"192.0.2.1:x", nullptr},
+  };
+  for (const Case& c : cases) {
+    auto a = ParseSocketAddress(c.text);
+    if (c.parsed == nullptr) {
+      EXPECT_FALSE(a.ok()) << c.text;
+    } else {
+      ASSERT_TRUE(a.ok()) << c.text << ": " << a.status();
+      EXPECT_EQ(a->ToString(), c.parsed);
+    }
+  }
+}
+
+// Both collector families: every datagram within the MTU, every record arrives.
+TEST(TransportTest, UdpToIpv4AndIpv6Collectors) {
+  for (const char* ip : {"127.0.0.1", "::1"}) {
+    SCOPED_TRACE(ip);
+    UdpSink sink = Bind(ip);
+    UdpOptions udp;
+    udp.batch = 8;
+    auto t = UdpTransport::Create(sink.address, udp);
+    ASSERT_TRUE(t.ok()) << t.status();
+    size_t max = (*t)->max_message_size();
+    auto e = Exporter::Create({}, *std::move(t));
+    ASSERT_TRUE(e.ok());
+    std::vector<FlowRecord> flows = SyntheticFlows(1000, 0.5, 1700000000000);
+    (*e)->Export(flows, kT0);
+    auto datagrams = Receive(sink.fd.get());
+    Decoder d;
+    size_t records = 0;
+    uint32_t expected_seq = 0;
+    for (const auto& m : datagrams) {
+      EXPECT_LE(m.size(), max);
+      DecodedMessage dm;
+      ASSERT_TRUE(d.Decode(m, &dm).ok());
+      EXPECT_TRUE(dm.warnings.empty());
+      EXPECT_EQ(dm.sequence, expected_seq);
+      expected_seq += dm.records.size();
+      for (const DecodedRecord& r : dm.records) records += r.options ? 0 : 1;
+    }
+    EXPECT_EQ(records, flows.size());
+    ExporterStats s = (*e)->stats();
+    EXPECT_EQ(s.loss.records, 0u);
+    EXPECT_EQ((*e)->transport().stats().messages_sent, datagrams.size());
+  }
+}
+
+// A collector that is not there: the kernel's ICMP errors may refuse datagrams; whatever
+// is refused is counted, and the exporter never blocks or fails.
+TEST(TransportTest, UdpWithoutCollectorNeverBlocks) {
+  UdpSink sink = Bind("127.0.0.1");
+  SocketAddress gone = sink.address;
+  sink.fd.Reset();  // the port is closed now
+  auto t = UdpTransport::Create(gone, UdpOptions());
+  ASSERT_TRUE(t.ok());
+  auto e = Exporter::Create({}, *std::move(t));
+  ASSERT_TRUE(e.ok());
+  for (int i = 0; i < 20; ++i) {
+    (*e)->Export(SyntheticFlows(100, 0.5, 1700000000000), kT0 + absl::Seconds(i));
+  }
+  ExporterStats s = (*e)->stats();
+  const TransportStats& ts = (*e)->transport().stats();
+  EXPECT_EQ(s.messages, ts.messages_sent + s.loss.messages);
+  EXPECT_EQ(s.loss.messages, ts.send_errors);
+}
+
+TEST(TransportTest, FileHoldsTheMessages) {
+  std::string path = absl::StrCat(testing::TempDir(), "/flows.ipfix");
+  auto t = FileTransport::Create(path, 1472);
+  ASSERT_TRUE(t.ok());
+  std::vector<FlowRecord> flows = SyntheticFlows(2000, 0.5, 1700000000000);
+  {
+    auto e = Exporter::Create({}, *std::move(t));
+    ASSERT_TRUE(e.ok());
+    (*e)->Export(flows, kT0);
+    (*e)->Export(flows, kT0 + absl::Hours(1));  // a stream: no second template
+    EXPECT_EQ((*e)->stats().template_sends, 1u);
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  Decoder d;
+  size_t pos = 0, records = 0, messages = 0;
+  while (pos < bytes.size()) {
+    size_t len = 0;
+    absl::Span<const uint8_t> rest(bytes.data() + pos, bytes.size() - pos);
+    ASSERT_TRUE(Decoder::MessageLength(rest, &len).ok());
+    ASSERT_GT(len, 0u);
+    ASSERT_LE(len, rest.size());
+    DecodedMessage m;
+    ASSERT_TRUE(d.Decode(rest.subspan(0, len), &m).ok());
+    EXPECT_TRUE(m.warnings.empty());
+    for (const DecodedRecord& r : m.records) records += r.options ? 0 : 1;
+    pos += len;
+    ++messages;
+  }
+  EXPECT_EQ(records, 2 * flows.size());
+  EXPECT_GT(messages, 100u);
+}
+
+}  // namespace
+}  // namespace tcflow::ipfix
