@@ -6,6 +6,8 @@
 
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
+#include "tools/flowctl/dependency_check.h"
+#include "tools/flowctl/meter_commands.h"
 #include "tools/version.h"
 
 namespace tcflow::flowctl {
@@ -22,6 +24,10 @@ int RunVersion(const std::vector<std::string>& args) {
 // declared in that group's header.
 const cli::Command kCommands[] = {
     {"version", "print tcflow's version", RunVersion},
+    {"meter attach", "attach tcflow's tc programs to interfaces", RunMeterAttach},
+    {"meter detach", "remove tcflow's tc programs from interfaces", RunMeterDetach},
+    {"meter status", "list tcflow's tc programs as the kernel reports them", RunMeterStatus},
+    {"dependency-check", "probe the kernel for every feature tcflow needs", RunDependencyCheck},
 };
 
 }  // namespace
