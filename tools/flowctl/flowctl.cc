@@ -8,6 +8,7 @@
 #include "tools/cli/flags.h"
 #include "tools/flowctl/dependency_check.h"
 #include "tools/flowctl/meter_commands.h"
+#include "tools/flowctl/config_commands.h"
 #include "tools/version.h"
 
 namespace tcflow::flowctl {
@@ -28,6 +29,8 @@ const cli::Command kCommands[] = {
     {"meter detach", "remove tcflow's tc programs from interfaces", RunMeterDetach},
     {"meter status", "list tcflow's tc programs as the kernel reports them", RunMeterStatus},
     {"dependency-check", "probe the kernel for every feature tcflow needs", RunDependencyCheck},
+    {"config check", "check config files (exit 0 when valid)", RunConfigCheck},
+    {"config default", "print the built-in default config", RunConfigDefault},
 };
 
 }  // namespace
