@@ -43,7 +43,7 @@
 #define TCFLOW_MAP_SLOTS "tcflow_slots"       /* array, mmapable: struct tcflow_slot */
 #define TCFLOW_MAP_INDEX_V4 "tcflow_idx_v4"   /* LRU hash: tcflow_index_key_v4 -> __u32 slot */
 #define TCFLOW_MAP_INDEX_V6 "tcflow_idx_v6"   /* LRU hash: tcflow_index_key_v6 -> __u32 slot */
-#define TCFLOW_MAP_OVERFLOW "tcflow_ovf_idx"  /* hash: tcflow_overflow_key -> __u32 slot */
+#define TCFLOW_MAP_OVERFLOW "tcflow_ovf_idx"  /* LRU hash: tcflow_overflow_key -> __u32 slot */
 #define TCFLOW_MAP_STATS "tcflow_stats"       /* per-CPU array[1]: struct tcflow_stats */
 #define TCFLOW_MAP_EVENTS "tcflow_events"     /* ring buffer of struct tcflow_event */
 
@@ -54,6 +54,8 @@
  *   bool  tcflow_cfg_key_mark;         skb->mark in the key (default off)
  *   __u32 tcflow_cfg_ext_alert_depth;  EXT_CHAIN_DEEP event above this depth (0 = off)
  *   bool  tcflow_cfg_ndp_events;       NDP events on the ring buffer (default on)
+ *   bool  tcflow_cfg_flow_cache;       per-CPU exact-match cache in front of the index
+ *                                      hashes (default on; off only to measure it)
  */
 
 /* Slot array geometry: each half holds `slots_per_half` flow slots followed by
@@ -71,6 +73,20 @@ enum tcflow_direction {
   TCFLOW_DIR_INGRESS = 0, /* IPFIX flowDirection 0 */
   TCFLOW_DIR_EGRESS = 1,  /* IPFIX flowDirection 1 */
 };
+
+/* IPFIX ipv6ExtensionHeaders (IE 64) bits, RFC 5102 numbering with bit 0 the most
+ * significant bit of the unsigned32 (as in the RFC's diagram): bit n is 1u << (31 - n). */
+#define TCFLOW_IE64_BIT(n) (1u << (31 - (n)))
+#define TCFLOW_IE64_FRA1 TCFLOW_IE64_BIT(1) /* fragment header, not the first fragment */
+#define TCFLOW_IE64_RH TCFLOW_IE64_BIT(2)   /* routing header */
+#define TCFLOW_IE64_FRA0 TCFLOW_IE64_BIT(3) /* fragment header, first fragment */
+#define TCFLOW_IE64_UNK TCFLOW_IE64_BIT(4)  /* upper layer unknown (chain cut or too deep) */
+#define TCFLOW_IE64_HOP TCFLOW_IE64_BIT(6)  /* hop-by-hop options */
+#define TCFLOW_IE64_DST TCFLOW_IE64_BIT(7)  /* destination options */
+#define TCFLOW_IE64_PAY TCFLOW_IE64_BIT(8)  /* payload compression (not parsed) */
+#define TCFLOW_IE64_MOB TCFLOW_IE64_BIT(9)  /* mobility */
+#define TCFLOW_IE64_ESP TCFLOW_IE64_BIT(10) /* encapsulating security payload */
+#define TCFLOW_IE64_AH TCFLOW_IE64_BIT(11)  /* authentication header */
 
 /* tcflow_flow_key.key_flags */
 enum tcflow_key_flags {
