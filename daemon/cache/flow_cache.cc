@@ -66,12 +66,15 @@ FlowCache::FlowCache(const FlowCacheOptions& options)
     : options_(options),
       // Per-cache secret: absl's per-process seed applied to this object's address.
       seed_(absl::HashOf(reinterpret_cast<uintptr_t>(this), uint64_t{0x7463666c6f77})),
-      index_(0, IndexHash{this}, IndexEq{this}),
       idle_wheel_(kWheelBuckets),
       active_wheel_(kWheelBuckets) {
   // Invalid options are the caller's bug (Validate() first); keep the cache usable anyway.
   if (options_.tick_ms <= 0) options_.tick_ms = 100;
   if (options_.max_flows < 1) options_.max_flows = 1;
+  index_.Reset(options_.max_flows);
+  // Address space only (pages are touched as flows arrive), and the array never moves:
+  // a reallocation would copy every flow inside one merge.
+  entries_.reserve(options_.max_flows);
 }
 
 int64_t FlowCache::TickOf(int64_t ms) const {
@@ -96,10 +99,10 @@ void FlowCache::Push(Wheel& wheel, uint32_t index, uint32_t stamp, int64_t deadl
 int64_t FlowCache::IdleDeadline(const Entry& e) const {
   switch (e.state) {
     case State::kClosing:
-      return std::min(e.closing_ms + options_.tcp_end_grace_ms,
+      return std::min(e.aux + options_.tcp_end_grace_ms,
                       e.rec.end_ms + options_.idle_timeout_ms);
     case State::kEmpty:
-      return e.floor_ms + options_.idle_timeout_ms;
+      return e.aux + options_.idle_timeout_ms;
     default:
       return e.rec.end_ms + options_.idle_timeout_ms;
   }
@@ -109,6 +112,7 @@ void FlowCache::QueueIdle(uint32_t index, int64_t min_tick) {
   Entry& e = entries_[index];
   ++e.idle_stamp;
   Push(idle_wheel_, index, e.idle_stamp, IdleDeadline(e), min_tick);
+  static_assert(sizeof(Entry) == 128);
 }
 
 void FlowCache::QueueActive(uint32_t index, int64_t min_tick) {
@@ -129,7 +133,7 @@ void FlowCache::Start(uint32_t index, const FlowRecord& increment, int64_t floor
   EnsureBase(e.rec.end_ms);
   if (IsTcp(e.rec) && (e.rec.tcp_flags & (kTcpFin | kTcpRst))) {
     e.state = State::kClosing;
-    e.closing_ms = e.rec.end_ms;
+    e.aux = e.rec.end_ms;
     ++e.active_stamp;  // a closing flow has no active timeout
   } else {
     e.state = State::kOpen;
@@ -149,35 +153,36 @@ void FlowCache::Export(Entry& e, FlowEndReason reason, std::vector<FlowRecord>* 
 
 void FlowCache::Free(uint32_t index) {
   Entry& e = entries_[index];
-  index_.erase(e.rec.key);
+  index_.Erase(HashFlowKey(e.rec.key, seed_), index);
   ++e.idle_stamp;
   ++e.active_stamp;
   e.state = State::kFree;
-  e.next_free = free_head_;
+  e.aux = free_head_;
   free_head_ = index;
 }
 
 uint32_t FlowCache::Allocate() {
   if (free_head_ != UINT32_MAX) {
     uint32_t index = free_head_;
-    free_head_ = entries_[index].next_free;
+    free_head_ = static_cast<uint32_t>(entries_[index].aux);
     return index;
   }
   entries_.emplace_back();
   return static_cast<uint32_t>(entries_.size() - 1);
 }
 
-void FlowCache::Merge(const FlowRecord& inc, std::vector<FlowRecord>* ended) {
+void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
+                            std::vector<FlowRecord>* ended) {
   if (inc.packets == 0 && inc.bytes == 0) return;
   ++stats_.increments_merged;
-  const size_t hash = HashFlowKey(inc.key, seed_);
-  auto it = index_.find(inc.key, hash);
-  if (it != index_.end()) {
-    const uint32_t index = *it;
+  const uint32_t found = index_.Find(
+      hash, [&](uint32_t i) { return FlowKeyEqual(entries_[i].rec.key, inc.key); });
+  if (found != KeyIndex::kNone) {
+    const uint32_t index = found;
     Entry& e = entries_[index];
     switch (e.state) {
       case State::kEmpty:  // counting again after an active timeout
-        Start(index, inc, e.floor_ms);
+        Start(index, inc, e.aux);
         return;
       case State::kClosing:
         if (IsTcp(inc) && (inc.tcp_flags & kTcpSyn)) {
@@ -192,7 +197,7 @@ void FlowCache::Merge(const FlowRecord& inc, std::vector<FlowRecord>* ended) {
         Accumulate(e.rec, inc);
         if (IsTcp(inc) && (inc.tcp_flags & (kTcpFin | kTcpRst))) {
           e.state = State::kClosing;
-          e.closing_ms = inc.end_ms;
+          e.aux = inc.end_ms;
           ++e.active_stamp;
           QueueIdle(index, base_tick_);  // the grace deadline is earlier than the idle one
         }
@@ -202,13 +207,38 @@ void FlowCache::Merge(const FlowRecord& inc, std::vector<FlowRecord>* ended) {
   if (index_.size() >= options_.max_flows) EvictOne(ended);
   const uint32_t index = Allocate();
   Start(index, inc, kNoFloor);
-  index_.insert(index);
+  index_.Insert(hash, index);
   ++stats_.flows_created;
 }
 
 void FlowCache::MergeBatch(absl::Span<const FlowRecord> increments,
                            std::vector<FlowRecord>* ended) {
-  for (const FlowRecord& inc : increments) Merge(inc, ended);
+  // Random access to the table and the entries dominates, so look ahead: the table slot
+  // of record i + 2d and the entry of record i + d are fetched while record i merges.
+  // Only prefetches: merges in between may move things, so each merge looks up anew (hot).
+  constexpr size_t d = kPrefetchDistance;
+  constexpr size_t kRing = 4 * d;  // > 2d, a power of two
+  uint64_t hashes[kRing];
+  const size_t n = increments.size();
+  for (size_t i = 0; i < n && i < 2 * d; ++i) {
+    hashes[i] = HashFlowKey(increments[i].key, seed_);
+    index_.Prefetch(hashes[i]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 2 * d < n) {
+      const uint64_t h = HashFlowKey(increments[i + 2 * d].key, seed_);
+      hashes[(i + 2 * d) % kRing] = h;
+      index_.Prefetch(h);
+    }
+    if (i + d < n) {
+      const uint32_t c = index_.PeekCandidate(hashes[(i + d) % kRing]);
+      if (c != KeyIndex::kNone) {
+        __builtin_prefetch(&entries_[c], 1);
+        __builtin_prefetch(reinterpret_cast<const char*>(&entries_[c]) + 64, 1);
+      }
+    }
+    MergeHashed(increments[i], hashes[i % kRing], ended);
+  }
 }
 
 void FlowCache::EvictOne(std::vector<FlowRecord>* ended) {
@@ -245,7 +275,16 @@ void FlowCache::ProcessIdleBucket(int64_t tick, int64_t now_ms,
                                   std::vector<FlowRecord>* ended) {
   Bucket& b = idle_wheel_[BucketOf(tick)];
   // Re-queued items go to later ticks (never this bucket), so b.items does not grow here.
-  for (size_t i = b.head; i < b.items.size(); ++i) {
+  const size_t n = b.items.size();
+  for (size_t i = b.head; i < n; ++i) {
+    // Ending a flow reads its entry and erases its table slot: fetch both ahead.
+    if (i + 2 * kPrefetchDistance < n) {
+      __builtin_prefetch(&entries_[b.items[i + 2 * kPrefetchDistance].index]);
+    }
+    if (i + kPrefetchDistance < n) {
+      const Entry& ahead = entries_[b.items[i + kPrefetchDistance].index];
+      if (ahead.state != State::kFree) index_.Prefetch(HashFlowKey(ahead.rec.key, seed_));
+    }
     const WheelItem item = b.items[i];
     Entry& e = entries_[item.index];
     if (e.state == State::kFree || e.idle_stamp != item.stamp) continue;
@@ -278,7 +317,7 @@ void FlowCache::ProcessActiveBucket(int64_t tick, int64_t now_ms,
     Export(e, FlowEndReason::kActiveTimeout, ended);
     // Keep the key; the next increment starts a fresh record no earlier than this end.
     e.state = State::kEmpty;
-    e.floor_ms = e.rec.end_ms;
+    e.aux = e.rec.end_ms;
     e.rec.packets = 0;
     e.rec.bytes = 0;
     ++e.active_stamp;
@@ -327,6 +366,15 @@ absl::Status FlowCache::SetOptions(const FlowCacheOptions& options) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   const int64_t base_ms = base_tick_ * options_.tick_ms;
   options_ = options;
+  if (2 * options_.max_flows > index_.capacity()) {  // grow the index, keep the flows
+    index_.Reset(options_.max_flows);
+    if (entries_.capacity() < options_.max_flows) {
+      entries_.reserve(options_.max_flows);
+    }
+    for (uint32_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].state != State::kFree) index_.Insert(HashFlowKey(entries_[i].rec.key, seed_), i);
+    }
+  }
   base_tick_ = TickOf(base_ms);
   evict_scan_tick_ = base_tick_;
   RebuildWheels();

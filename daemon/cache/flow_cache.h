@@ -21,7 +21,8 @@
 // vector, which the caller hands to the exporters and clears (its capacity is reused, so the
 // steady state allocates nothing).
 //
-// Expiry costs nothing per merge: two timing wheels (idle, active) of `kWheelBuckets`
+// The key index is a linear-probing table sized for max_flows (key_index.h); entries live
+// in one array. Expiry costs nothing per merge: two timing wheels (idle, active) of `kWheelBuckets`
 // buckets of tick_ms each hold (entry, stamp) items. A merge only updates the record; when a
 // bucket comes due its items are checked against the record's real deadline and either
 // ended or re-queued (lazily), so each flow is touched about once per timeout, not once per
@@ -40,12 +41,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "daemon/cache/flow_filter.h"
 #include "daemon/cache/flow_key_hash.h"
+#include "daemon/cache/key_index.h"
 #include "daemon/flow/flow_record.h"
 
 namespace tcflow::cache {
@@ -81,12 +82,15 @@ class FlowCache {
   static constexpr size_t kWheelBuckets = 1024;
 
   explicit FlowCache(const FlowCacheOptions& options);
-  FlowCache(const FlowCache&) = delete;  // the set's functors point at this object
+  FlowCache(const FlowCache&) = delete;
   FlowCache& operator=(const FlowCache&) = delete;
 
   // Merges one increment (a drained slot). Records ended on the way (pressure eviction,
   // a SYN after FIN) are appended to `ended`.
-  void Merge(const FlowRecord& increment, std::vector<FlowRecord>* ended);
+  void Merge(const FlowRecord& increment, std::vector<FlowRecord>* ended) {
+    MergeHashed(increment, HashFlowKey(increment.key, seed_), ended);
+  }
+  // The same for many increments, overlapping their memory accesses (faster).
   void MergeBatch(absl::Span<const FlowRecord> increments, std::vector<FlowRecord>* ended);
 
   // Ends what is due at `now_ms` (idle, active, FIN/RST grace) and what exceeds max_flows.
@@ -111,44 +115,33 @@ class FlowCache {
  private:
   enum class State : uint8_t { kFree, kOpen, kClosing, kEmpty };
 
-  struct Entry {
+  // One cache-line pair per flow: the key and counters (what a merge touches) come first.
+  struct alignas(64) Entry {
     FlowRecord rec;
-    int64_t closing_ms = 0;  // kClosing: end_ms of the increment with FIN/RST
-    int64_t floor_ms = 0;    // kEmpty: the exported record's end; the next one starts here
+    // kClosing: end_ms of the increment with FIN/RST. kEmpty: the exported record's end
+    // (the next record starts no earlier). kFree: the next free entry.
+    int64_t aux = 0;
+    // Wheel items carry the stamp they were queued with; a changed stamp marks them stale.
+    // Stamps only save work: every item is checked against the real deadline, so a stamp
+    // that wrapped around is harmless.
     uint32_t idle_stamp = 0;
-    uint32_t active_stamp = 0;
-    uint32_t next_free = 0;
+    uint16_t active_stamp = 0;
     State state = State::kFree;
   };
+  static_assert(sizeof(FlowRecord) <= 112, "Entry should stay 128 bytes");
 
   struct WheelItem {
     uint32_t index;
     uint32_t stamp;
   };
+  static constexpr int kPrefetchDistance = 16;
   struct Bucket {
     std::vector<WheelItem> items;
     size_t head = 0;  // items before head were consumed
   };
   using Wheel = std::vector<Bucket>;
 
-  struct IndexHash {
-    using is_transparent = void;
-    const FlowCache* cache;
-    size_t operator()(uint32_t i) const {
-      return HashFlowKey(cache->entries_[i].rec.key, cache->seed_);
-    }
-    size_t operator()(const tcflow_flow_key& k) const { return HashFlowKey(k, cache->seed_); }
-  };
-  struct IndexEq {
-    using is_transparent = void;
-    const FlowCache* cache;
-    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, const tcflow_flow_key& k) const {
-      return FlowKeyEqual(cache->entries_[a].rec.key, k);
-    }
-    bool operator()(const tcflow_flow_key& k, uint32_t a) const { return (*this)(a, k); }
-  };
-
+  void MergeHashed(const FlowRecord& increment, uint64_t hash, std::vector<FlowRecord>* ended);
   int64_t TickOf(int64_t ms) const;
   void EnsureBase(int64_t ms);
   void Push(Wheel& wheel, uint32_t index, uint32_t stamp, int64_t deadline_ms,
@@ -170,7 +163,7 @@ class FlowCache {
   uint64_t seed_;
   std::vector<Entry> entries_;
   uint32_t free_head_ = UINT32_MAX;
-  absl::flat_hash_set<uint32_t, IndexHash, IndexEq> index_;
+  KeyIndex index_;
   Wheel idle_wheel_;
   Wheel active_wheel_;
   bool base_set_ = false;
