@@ -7,6 +7,7 @@
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 #include "tools/flowctl/dependency_check.h"
+#include "tools/flowctl/ipfix_commands.h"
 #include "tools/flowctl/meter_commands.h"
 #include "tools/flowctl/config_commands.h"
 #include "tools/version.h"
@@ -31,6 +32,8 @@ const cli::Command kCommands[] = {
     {"dependency-check", "probe the kernel for every feature tcflow needs", RunDependencyCheck},
     {"config check", "check config files (exit 0 when valid)", RunConfigCheck},
     {"config default", "print the built-in default config", RunConfigDefault},
+    {"ipfix send-dummy", "send synthetic flows as IPFIX to a collector", RunIpfixSendDummy},
+    {"collect", "a small IPFIX collector that prints what arrives", RunCollect},
 };
 
 }  // namespace
