@@ -30,6 +30,10 @@ std::string ShowByte(char c) {
   return absl::StrFormat("byte 0x%02x", u);
 }
 
+std::string Quoted(absl::string_view s) {
+  return absl::StrCat("\"", absl::CHexEscape(s), "\"");
+}
+
 }  // namespace
 
 bool IpLiteral::is_unspecified() const {
@@ -102,28 +106,28 @@ std::string CollectorAddressProblem(absl::string_view text) {
     }
     if (!ip->zone.empty() && !(ip->bytes[0] == 0xfe && (ip->bytes[1] & 0xc0) == 0x80) &&
         !ip->is_multicast()) {
-      return absl::StrCat("\"", text, "\": a %zone only goes with a link-local address");
+      return absl::StrCat(Quoted(text), ": a %zone only goes with a link-local address");
     }
     return "";
   }
   if (text.front() == '[') {
-    return absl::StrCat("\"", text, "\": no brackets here (the port goes in `port`)");
+    return absl::StrCat(Quoted(text), ": no brackets here (the port goes in `port`)");
   }
   size_t colon = text.find(':');
   if (colon != absl::string_view::npos && text.find(':', colon + 1) == absl::string_view::npos) {
     int port;
     if (absl::SimpleAtoi(text.substr(colon + 1), &port)) {
-      return absl::StrCat("\"", text, "\" has a port: give it in `port`");
+      return absl::StrCat(Quoted(text), " has a port: give it in `port`");
     }
   }
   if (colon != absl::string_view::npos) {
-    return absl::StrCat("\"", text, "\" is not a valid IPv6 address");
+    return absl::StrCat(Quoted(text), " is not a valid IPv6 address");
   }
   if (AllDigitsAndDots(text)) {
-    return absl::StrCat("\"", text, "\" is not a valid IPv4 address");
+    return absl::StrCat(Quoted(text), " is not a valid IPv4 address");
   }
   if (!IsHostName(text)) {
-    return absl::StrCat("\"", text, "\" is neither an IP address nor a valid host name");
+    return absl::StrCat(Quoted(text), " is neither an IP address nor a valid host name");
   }
   return "";
 }

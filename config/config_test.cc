@@ -120,7 +120,7 @@ TEST(Defaults, FollowRelatedSettings) {
   EXPECT_EQ(c.flow_cache().active_timeout_s(), 60u);
   EXPECT_EQ(c.flow_cache().tcp_end_linger_s(), 1u);
   c = Resolve("flow_cache { tcp_end_of_flow: TIMEOUT_ONLY }");
-  EXPECT_EQ(c.flow_cache().tcp_end_linger_s(), 0u);
+  EXPECT_FALSE(c.flow_cache().has_tcp_end_linger_s());
   // The cache holds at least one table half.
   c = Resolve("table { slots_per_half: 2097152 }");
   EXPECT_EQ(c.flow_cache().max_flows(), 2097152u);

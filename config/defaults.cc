@@ -65,13 +65,10 @@ void DefaultFlowCache(TcflowConfig& config) {
                                    : kDefaultActiveTimeoutS);
   }
   if (!c.has_tcp_end_of_flow()) c.set_tcp_end_of_flow(END_ON_FIN_OR_RST);
-  if (!c.has_tcp_end_linger_s()) {
-    if (c.tcp_end_of_flow() == TIMEOUT_ONLY) {
-      c.set_tcp_end_linger_s(0);
-    } else {
-      c.set_tcp_end_linger_s(idle_ok ? std::min(kDefaultTcpEndLingerS, idle - 1)
-                                     : kDefaultTcpEndLingerS);
-    }
+  // The linger only exists with END_ON_FIN_OR_RST (like mtu only on UDP collectors).
+  if (!c.has_tcp_end_linger_s() && c.tcp_end_of_flow() == END_ON_FIN_OR_RST) {
+    c.set_tcp_end_linger_s(idle_ok ? std::min(kDefaultTcpEndLingerS, idle - 1)
+                                   : kDefaultTcpEndLingerS);
   }
   if (!c.has_max_flows()) {
     c.set_max_flows(std::max<uint64_t>(kDefaultMaxFlows, config.table().slots_per_half()));
