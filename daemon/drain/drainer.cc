@@ -28,7 +28,8 @@ Drainer::Drainer(const TableFds& tables, const TableLayout& layout,
       layout_(layout),
       options_(options),
       grace_(std::move(grace)),
-      merger_(layout.slots_per_half + TCFLOW_OVERFLOW_SLOTS) {}
+      merger_(layout.half_stride),
+      batch_(options.sink_batch) {}
 
 absl::StatusOr<std::unique_ptr<Drainer>> Drainer::Create(const TableFds& tables,
                                                          const TableLayout& layout,
@@ -61,7 +62,32 @@ uint64_t Drainer::generation() const {
   return __atomic_load_n(&control_->generation, __ATOMIC_ACQUIRE);
 }
 
-void Drainer::CollectHalf(uint32_t half, DrainResult* r) {
+void Drainer::Flush(RecordSink sink, DrainResult* r) {
+  if (batch_len_ == 0) return;
+  absl::Time t0 = absl::Now();
+  sink(absl::Span<const FlowRecord>(batch_.data(), batch_len_));
+  r->sink_time += absl::Now() - t0;
+  r->records += batch_len_;
+  batch_len_ = 0;
+}
+
+void Drainer::Stream(tcflow_slot* base, uint32_t begin, uint32_t end, RecordSink sink,
+                     DrainResult* r) {
+  for (uint32_t lo = begin; lo < end; lo += kReadBatch) {
+    uint32_t m = std::min(kReadBatch, end - lo);
+    for (uint32_t i = lo; i < lo + m; ++i) {
+      const tcflow_slot& s = base[i];
+      if (s.stats.packets == 0) continue;  // never used, or merged into an earlier slot
+      r->packets += s.stats.packets;
+      r->bytes += s.stats.bytes;
+      SlotToRecord(s, clock_, &batch_[batch_len_]);
+      if (++batch_len_ == batch_.size()) Flush(sink, r);
+    }
+    std::memset(static_cast<void*>(base + lo), 0, sizeof(tcflow_slot) * m);
+  }
+}
+
+void Drainer::CollectHalf(uint32_t half, RecordSink sink, DrainResult* r) {
   const uint32_t next = LoadU32(&control_->next_slot[half]);
   const uint32_t next_ovf = LoadU32(&control_->next_overflow_slot[half]);
   const uint32_t n = std::min(next, layout_.slots_per_half);
@@ -70,15 +96,17 @@ void Drainer::CollectHalf(uint32_t half, DrainResult* r) {
   r->slots_read += n;
   r->overflow_read += o;
 
-  auto take = [&](tcflow_slot* base, uint32_t count) {
-    for (uint32_t i = 0; i < count; i += kReadBatch) {
-      uint32_t m = std::min(kReadBatch, count - i);
-      merger_.AddSlots(base + i, m, clock_);
-      std::memset(static_cast<void*>(base + i), 0, sizeof(tcflow_slot) * m);
-    }
-  };
-  take(slots_ + layout_.SlotIndex(half, 0), n);
-  take(slots_ + layout_.OverflowSlotIndex(half, 0), o);
+  tcflow_slot* base = slots_ + layout_.SlotIndex(half, 0);
+  const uint32_t ovf = layout_.slots_per_half;  // overflow slots follow the flow slots
+  absl::Time t0 = absl::Now();
+  merger_.Begin(base);
+  merger_.Add(0, n);
+  merger_.Add(ovf, ovf + o);
+  r->merge_time += absl::Now() - t0;
+  r->duplicates += merger_.duplicates();
+  Stream(base, 0, n, sink, r);
+  Stream(base, ovf, ovf + o, sink, r);
+  Flush(sink, r);
   // Zeroed slots must be visible before a program can hand them out again.
   StoreU32(&control_->next_slot[half], 0);
   StoreU32(&control_->next_overflow_slot[half], 0);
@@ -101,21 +129,6 @@ void Drainer::DeleteOverflowIndex(uint64_t up_to_generation) {
   for (size_t i = 0; i < ndoomed; ++i) bpf_map_delete_elem(tables_.overflow(), &doomed[i]);
 }
 
-void Drainer::Emit(RecordSink sink, DrainResult* r) {
-  absl::Span<const FlowRecord> all = merger_.records();
-  for (const FlowRecord& rec : all) {
-    r->packets += rec.packets;
-    r->bytes += rec.bytes;
-  }
-  r->records += all.size();
-  r->duplicates += merger_.duplicates();
-  absl::Time t0 = absl::Now();
-  for (size_t i = 0; i < all.size(); i += options_.sink_batch) {
-    sink(all.subspan(i, std::min(options_.sink_batch, all.size() - i)));
-  }
-  r->sink_time += absl::Now() - t0;
-}
-
 absl::StatusOr<DrainResult> Drainer::Drain(RecordSink sink) {
   DrainResult r;
   const uint64_t gen = generation();
@@ -125,17 +138,14 @@ absl::StatusOr<DrainResult> Drainer::Drain(RecordSink sink) {
 
   // The half the programs do not write should be empty. It is not when a previous drain
   // stopped between its flip and its reset (a crash, a failed grace period): collect that
-  // older generation first, as its own batch, before the flip hands the half out again.
+  // older generation first, before the flip hands the half out again.
   if (LoadU32(&control_->next_slot[other]) != 0 ||
       LoadU32(&control_->next_overflow_slot[other]) != 0) {
     absl::Status s = grace_.Wait();
     if (!s.ok()) return s;
-    merger_.Begin();
-    CollectHalf(other, &r);
-    Emit(sink, &r);
+    CollectHalf(other, sink, &r);
   }
 
-  merger_.Begin();
   // Aligned 64-bit store: each program run sees either the old or the new generation.
   __atomic_store_n(&control_->generation, gen + 1, __ATOMIC_SEQ_CST);
   absl::Status s = grace_.Wait();
@@ -145,17 +155,13 @@ absl::StatusOr<DrainResult> Drainer::Drain(RecordSink sink) {
     return s;
   }
   absl::Time t1 = absl::Now();
+  const absl::Duration sink_before = r.sink_time;
   r.generation = gen;
   r.grace_wait = t1 - t0;
 
-  CollectHalf(half, &r);
+  CollectHalf(half, sink, &r);
   DeleteOverflowIndex(gen);
-  r.read_time = absl::Now() - t1;
-  if (merger_.rejected() != 0) {
-    return absl::InternalError(absl::StrFormat(
-        "%u slots exceeded the merge capacity (layout mismatch)", merger_.rejected()));
-  }
-  Emit(sink, &r);
+  r.read_time = absl::Now() - t1 - (r.sink_time - sink_before);
   return r;
 }
 

@@ -1,6 +1,6 @@
-// The race-free drain of bpf/tcflow_abi.h: flip the generation, wait a grace period, read
-// the old half's slots straight from memory (merging duplicate keys), zero them, reset the
-// half's counters, then hand the records to a sink.
+// The race-free drain of bpf/tcflow_abi.h: flip the generation, wait a grace period, merge
+// duplicate keys of the old half in place, then stream its slots straight from memory into
+// record batches for a sink, zeroing them as it goes, and reset the half's counters.
 //
 //   Drainer::Create(loader->tables(), loader->layout()) -> drainer
 //   drainer->Drain([&](absl::Span<const FlowRecord> batch) { cache.Add(batch); });
@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -46,7 +47,8 @@ struct DrainResult {
   uint64_t packets = 0;         // sum over the records
   uint64_t bytes = 0;
   absl::Duration grace_wait;    // flip -> grace period over
-  absl::Duration read_time;     // read + merge + zero + reset
+  absl::Duration read_time;     // merge + read + zero + reset (sink time excluded)
+  absl::Duration merge_time;    // part of read_time: finding duplicate keys
   absl::Duration sink_time;     // in the sink
 };
 
@@ -75,10 +77,13 @@ class Drainer {
  private:
   Drainer(const TableFds& tables, const TableLayout& layout, const DrainOptions& options,
           GracePeriod grace);
-  // Reads, merges and zeroes one half; resets its counters.
-  void CollectHalf(uint32_t half, DrainResult* r);
+  // Merges, emits and zeroes one half; resets its counters.
+  void CollectHalf(uint32_t half, RecordSink sink, DrainResult* r);
+  // Emits slots [begin, end) of a half and zeroes them.
+  void Stream(tcflow_slot* base, uint32_t begin, uint32_t end, RecordSink sink,
+              DrainResult* r);
+  void Flush(RecordSink sink, DrainResult* r);
   void DeleteOverflowIndex(uint64_t up_to_generation);
-  void Emit(RecordSink sink, DrainResult* r);
 
   TableFds tables_;
   TableLayout layout_;
@@ -89,7 +94,9 @@ class Drainer {
   tcflow_control* control_ = nullptr;
   tcflow_slot* slots_ = nullptr;
   WallClock clock_;
-  GenerationMerger merger_;
+  SlotMerger merger_;
+  std::vector<FlowRecord> batch_;  // sink_batch records, reused
+  size_t batch_len_ = 0;
 };
 
 }  // namespace tcflow

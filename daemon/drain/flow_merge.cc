@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/mman.h>
+
 namespace tcflow {
 
 static_assert(sizeof(tcflow_flow_key) == 56, "flow key must have no padding (hashed raw)");
@@ -42,57 +44,93 @@ void MergeInto(FlowRecord* a, const FlowRecord& b) {
   a->ext_hdr_depth = std::max(a->ext_hdr_depth, b.ext_hdr_depth);
 }
 
+void MergeSlotStats(tcflow_flow_stats* a, const tcflow_flow_stats& b) {
+  if (b.first_seen_ns < a->first_seen_ns) {
+    a->first_seen_ns = b.first_seen_ns;
+    a->tos = b.tos;
+    a->flow_label = b.flow_label;
+    a->frag_id = b.frag_id;
+  }
+  a->last_seen_ns = std::max(a->last_seen_ns, b.last_seen_ns);
+  a->packets += b.packets;
+  a->bytes += b.bytes;
+  a->ext_hdr_bitmap |= b.ext_hdr_bitmap;
+  a->tcp_flags |= b.tcp_flags;
+  a->min_ttl = std::min(a->min_ttl, b.min_ttl);
+  a->max_ttl = std::max(a->max_ttl, b.max_ttl);
+  a->ext_hdr_depth = std::max(a->ext_hdr_depth, b.ext_hdr_depth);
+}
+
 uint64_t HashFlowKey(const tcflow_flow_key& key) {
+  // Seven independent multiplies (no dependency chain between words), then an avalanche.
   uint64_t w[7];
   std::memcpy(w, &key, sizeof(w));
-  uint64_t h = 0x9E3779B97F4A7C15ull;
-  for (uint64_t x : w) {
-    h ^= x * 0xC2B2AE3D27D4EB4Full;
-    h = ((h << 31) | (h >> 33)) * 0x9E3779B97F4A7C15ull;
-  }
+  auto lane = [](uint64_t x, uint64_t k) { return (x ^ (x >> 29)) * k; };
+  uint64_t a = lane(w[0], 0x9E3779B97F4A7C15ull) + lane(w[2], 0x165667B19E3779F9ull) +
+               lane(w[4], 0xFF51AFD7ED558CCDull) + lane(w[6], 0x27D4EB2F165667C5ull);
+  uint64_t b = lane(w[1], 0xC2B2AE3D27D4EB4Full) + lane(w[3], 0xD6E8FEB86659FD93ull) +
+               lane(w[5], 0xC4CEB9FE1A85EC53ull);
+  uint64_t h = a ^ ((b << 31) | (b >> 33));
   h ^= h >> 33;
   h *= 0xFF51AFD7ED558CCDull;
-  h ^= h >> 33;
+  h ^= h >> 29;
   return h;
 }
 
-GenerationMerger::GenerationMerger(size_t max_records) : records_(max_records) {
+SlotMerger::SlotMerger(size_t max_slots) : max_slots_(max_slots) {
+  // Load factor at most 2/3.
   size_t size = 1024;
-  while (size < 2 * max_records) size <<= 1;
-  table_.assign(size, 0);
+  while (size < max_slots + max_slots / 2) size <<= 1;
   mask_ = size - 1;
+  index_bits_ = 1;
+  while ((uint64_t{1} << index_bits_) <= max_slots) ++index_bits_;
+  tag_mask_ = index_bits_ >= 32 ? 0 : ~((uint32_t{1} << index_bits_) - 1);
+  table_bytes_ = size * sizeof(uint32_t);
+  constexpr size_t kHuge = 2u << 20;
+  if (table_bytes_ >= kHuge) {
+    void* p = ::mmap(nullptr, table_bytes_, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      ::madvise(p, table_bytes_, MADV_HUGEPAGE);  // best effort
+      table_ = static_cast<uint32_t*>(p);
+      table_mapped_ = true;
+    }
+  }
+  if (table_ == nullptr) table_ = new uint32_t[size];
+  std::memset(table_, 0, table_bytes_);
 }
 
-void GenerationMerger::Begin() {
-  count_ = 0;
-  duplicates_ = 0;
-  rejected_ = 0;
-  epoch_ = (epoch_ + 1) & 0xFFFF;
-  if (epoch_ == 0) {  // wrapped: stale entries could look current, so clear once
-    std::fill(table_.begin(), table_.end(), 0);
-    epoch_ = 1;
+SlotMerger::~SlotMerger() {
+  if (table_mapped_) {
+    ::munmap(table_, table_bytes_);
+  } else {
+    delete[] table_;
   }
 }
 
-void GenerationMerger::Insert(const tcflow_slot& slot, uint64_t hash, const WallClock& clock) {
-  const uint64_t tag = (hash >> 48) & 0xFFFF;
+void SlotMerger::Begin(tcflow_slot* base) {
+  base_ = base;
+  duplicates_ = 0;
+  rejected_ = 0;
+  if (dirty_) std::memset(table_, 0, table_bytes_);
+  dirty_ = false;
+}
+
+void SlotMerger::Insert(uint32_t index, uint64_t hash) {
+  const uint32_t tag = static_cast<uint32_t>(hash >> 32) & tag_mask_;
+  const uint32_t entry = (index + 1) | tag;
+  tcflow_slot& slot = base_[index];
   for (uint64_t pos = hash & mask_;; pos = (pos + 1) & mask_) {
-    uint64_t e = table_[pos];
-    if ((e >> 48) != epoch_) {
-      // Free: a new record. count_ < records_.size() holds because a generation has at
-      // most max_records slots.
-      FlowRecord* r = &records_[count_];
-      SlotToRecord(slot, clock, r);
-      table_[pos] = (epoch_ << 48) | (tag << 32) | count_;
-      ++count_;
+    uint32_t e = table_[pos];
+    if (e == 0) {
+      table_[pos] = entry;
       return;
     }
-    if (((e >> 32) & 0xFFFF) == tag) {
-      FlowRecord* r = &records_[e & 0xFFFFFFFFu];
-      if (std::memcmp(&r->key, &slot.key, sizeof(slot.key)) == 0) {
-        FlowRecord b;
-        SlotToRecord(slot, clock, &b);
-        MergeInto(r, b);
+    if ((e & tag_mask_) == tag) {
+      tcflow_slot& first = base_[(e & ~tag_mask_) - 1];
+      if (std::memcmp(&first.key, &slot.key, sizeof(slot.key)) == 0) {
+        MergeSlotStats(&first.stats, slot.stats);
+        std::memset(static_cast<void*>(&slot.stats), 0, sizeof(slot.stats));
         ++duplicates_;
         return;
       }
@@ -100,24 +138,31 @@ void GenerationMerger::Insert(const tcflow_slot& slot, uint64_t hash, const Wall
   }
 }
 
-void GenerationMerger::AddSlots(const tcflow_slot* slots, size_t n, const WallClock& clock) {
+void SlotMerger::Add(uint32_t begin, uint32_t end) {
+  if (end > max_slots_) {
+    rejected_ += end - std::max<size_t>(begin, max_slots_);
+    end = static_cast<uint32_t>(std::max<size_t>(begin, max_slots_));
+  }
+  if (begin < end) dirty_ = true;
   // Hash a small batch first and prefetch its buckets, so the table's cache misses overlap.
-  constexpr size_t kBatch = 16;
+  constexpr uint32_t kBatch = 16;
   uint64_t hashes[kBatch];
-  for (size_t base = 0; base < n; base += kBatch) {
-    size_t m = std::min(kBatch, n - base);
-    for (size_t i = 0; i < m; ++i) {
-      hashes[i] = HashFlowKey(slots[base + i].key);
-      __builtin_prefetch(&table_[hashes[i] & mask_]);
-    }
-    for (size_t i = 0; i < m; ++i) {
-      const tcflow_slot& s = slots[base + i];
-      if (s.stats.packets == 0) continue;
-      if (count_ >= records_.size()) {  // more slots than max_records: a caller bug
-        ++rejected_;
-        continue;
+  for (uint32_t lo = begin; lo < end; lo += kBatch) {
+    uint32_t m = std::min(kBatch, end - lo);
+    // Slots further ahead: the hardware prefetcher stops at every 4 KiB page of the map.
+    if (lo + 4 * kBatch < end) {
+      const char* ahead = reinterpret_cast<const char*>(&base_[lo + 3 * kBatch]);
+      for (size_t off = 0; off < kBatch * sizeof(tcflow_slot); off += 64) {
+        __builtin_prefetch(ahead + off);
       }
-      Insert(s, hashes[i], clock);
+    }
+    for (uint32_t i = 0; i < m; ++i) {
+      hashes[i] = HashFlowKey(base_[lo + i].key);
+      __builtin_prefetch(&table_[hashes[i] & mask_], 1);
+    }
+    for (uint32_t i = 0; i < m; ++i) {
+      if (base_[lo + i].stats.packets == 0) continue;
+      Insert(lo + i, hashes[i]);
     }
   }
 }

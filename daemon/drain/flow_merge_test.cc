@@ -1,5 +1,6 @@
 #include "daemon/drain/flow_merge.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -94,6 +95,18 @@ TEST(FlowMergeTest, MergeFoldsCountersAndKeepsFirstPacketFields) {
   EXPECT_EQ(a.ext_hdr_depth, 3);
 }
 
+// What the drain emits after the merge: the non-empty slots, in slot order.
+std::vector<FlowRecord> Emitted(const std::vector<tcflow_slot>& slots) {
+  std::vector<FlowRecord> out;
+  for (const tcflow_slot& s : slots) {
+    if (s.stats.packets == 0) continue;
+    FlowRecord r;
+    SlotToRecord(s, ZeroClock(), &r);
+    out.push_back(r);
+  }
+  return out;
+}
+
 // Table-driven: slots of one generation in, records out (in first-slot order).
 TEST(FlowMergeTest, GenerationMergesDuplicateKeys) {
   struct Want {
@@ -119,15 +132,18 @@ TEST(FlowMergeTest, GenerationMergesDuplicateKeys) {
       {"three slots one flow",
        {Slot(9, 53, 1, 1, 1, 1), Slot(9, 53, 1, 1, 2, 2), Slot(9, 53, 1, 1, 3, 3)},
        {{9, 53, 3, 3, 1, 3}}, 2},
+      {"later slot started first",
+       {Slot(7, 22, 2, 2, 50, 60), Slot(7, 22, 1, 1, 40, 45)},
+       {{7, 22, 3, 3, 40, 60}}, 1},
       {"empty slots skipped", {Slot(1, 80, 0, 0, 0, 0), Slot(3, 80, 1, 60, 5, 5)},
        {{3, 80, 1, 60, 5, 5}}, 0},
   };
-  GenerationMerger merger(16);
-  WallClock clock = ZeroClock();
+  SlotMerger merger(16);
   for (const Case& c : cases) {
-    merger.Begin();
-    merger.AddSlots(c.slots.data(), c.slots.size(), clock);
-    auto recs = merger.records();
+    std::vector<tcflow_slot> slots = c.slots;
+    merger.Begin(slots.data());
+    merger.Add(0, static_cast<uint32_t>(slots.size()));
+    std::vector<FlowRecord> recs = Emitted(slots);
     ASSERT_EQ(recs.size(), c.want.size()) << c.name;
     for (size_t i = 0; i < recs.size(); ++i) {
       const Want& w = c.want[i];
@@ -143,51 +159,82 @@ TEST(FlowMergeTest, GenerationMergesDuplicateKeys) {
   }
 }
 
+TEST(FlowMergeTest, MergesAcrossSeparateRangesOfOneGeneration) {
+  // Flow slots [0, 2) and overflow-region slots [4, 6) of one half.
+  std::vector<tcflow_slot> slots = {Slot(1, 80, 1, 1, 1, 1), Slot(2, 80, 1, 1, 1, 1),
+                                    Slot(0, 0, 0, 0, 0, 0),  Slot(0, 0, 0, 0, 0, 0),
+                                    Slot(2, 80, 5, 5, 1, 1), Slot(3, 80, 1, 1, 1, 1)};
+  SlotMerger merger(slots.size());
+  merger.Begin(slots.data());
+  merger.Add(0, 2);
+  merger.Add(4, 6);
+  EXPECT_EQ(merger.duplicates(), 1u);
+  EXPECT_EQ(slots[1].stats.packets, 6u);
+  EXPECT_EQ(slots[4].stats.packets, 0u);
+  EXPECT_EQ(slots[5].stats.packets, 1u);
+}
+
 TEST(FlowMergeTest, ManyFlowsWithRandomDuplicatesSumExactly) {
   // 50k distinct flows, each split over 1-3 slots in shuffled order; also exercises many
   // Begin() epochs on one table.
   constexpr int kFlows = 50000;
-  std::vector<tcflow_slot> slots;
+  std::vector<tcflow_slot> input;
   uint64_t want_packets = 0;
   uint32_t rng = 12345;
   auto next = [&] { return rng = rng * 1103515245 + 12345; };
   for (int f = 0; f < kFlows; ++f) {
     int copies = 1 + (next() >> 16) % 3;
     for (int c = 0; c < copies; ++c) {
-      tcflow_slot s = Slot(static_cast<uint8_t>(f), static_cast<uint16_t>(f >> 8), f + 1, 1,
-                           1, 1);
-      s.key.src_addr[14] = static_cast<uint8_t>(f >> 16);
-      slots.push_back(s);
+      input.push_back(Slot(static_cast<uint8_t>(f), static_cast<uint16_t>(f >> 8), f + 1, 1,
+                           1, 1));
       want_packets += f + 1;
     }
   }
-  for (size_t i = slots.size() - 1; i > 0; --i) std::swap(slots[i], slots[next() % (i + 1)]);
-  GenerationMerger merger(slots.size());
-  WallClock clock = ZeroClock();
+  for (size_t i = input.size() - 1; i > 0; --i) std::swap(input[i], input[next() % (i + 1)]);
+  SlotMerger merger(input.size());
   for (int round = 0; round < 3; ++round) {
-    merger.Begin();
-    merger.AddSlots(slots.data(), slots.size(), clock);
-    ASSERT_EQ(merger.records().size(), static_cast<size_t>(kFlows));
+    std::vector<tcflow_slot> slots = input;
+    merger.Begin(slots.data());
+    merger.Add(0, static_cast<uint32_t>(slots.size()));
+    std::vector<FlowRecord> recs = Emitted(slots);
+    ASSERT_EQ(recs.size(), static_cast<size_t>(kFlows));
     EXPECT_EQ(merger.duplicates(), slots.size() - kFlows);
     uint64_t packets = 0;
-    for (const FlowRecord& r : merger.records()) {
-      int f = r.key.src_addr[15] | r.key.dst_port << 8 | r.key.src_addr[14] << 16;
-      // Every copy of flow f carries f + 1 packets.
-      EXPECT_EQ(r.packets % (f + 1), 0u);
+    std::vector<bool> seen(kFlows);
+    for (const FlowRecord& r : recs) {
+      int f = r.key.src_addr[15] | r.key.dst_port << 8;
+      ASSERT_LT(f, kFlows);
+      EXPECT_FALSE(seen[f]) << "flow " << f << " emitted twice";
+      seen[f] = true;
+      EXPECT_EQ(r.packets % (f + 1), 0u);  // every copy of flow f carries f + 1 packets
       packets += r.packets;
     }
     EXPECT_EQ(packets, want_packets);
   }
 }
 
-TEST(FlowMergeTest, RejectsMoreSlotsThanCapacityVisibly) {
-  GenerationMerger merger(2);
+TEST(FlowMergeTest, RejectsSlotsBeyondCapacityVisibly) {
   std::vector<tcflow_slot> s = {Slot(1, 1, 1, 1, 1, 1), Slot(2, 1, 1, 1, 1, 1),
-                                Slot(3, 1, 1, 1, 1, 1)};
-  merger.Begin();
-  merger.AddSlots(s.data(), s.size(), ZeroClock());
-  EXPECT_EQ(merger.records().size(), 2u);
+                                Slot(2, 1, 1, 1, 1, 1)};
+  SlotMerger merger(2);
+  merger.Begin(s.data());
+  merger.Add(0, 3);
   EXPECT_EQ(merger.rejected(), 1u);
+  EXPECT_EQ(merger.duplicates(), 0u);
+  EXPECT_EQ(s[2].stats.packets, 1u) << "a rejected slot is left untouched";
+}
+
+TEST(FlowMergeTest, HashSpreadsSimilarKeys) {
+  // Keys differing in one byte anywhere must not collide in the low bits (table index).
+  tcflow_slot base = Slot(1, 1, 1, 1, 1, 1);
+  std::vector<uint64_t> low;
+  for (size_t byte = 0; byte < sizeof(tcflow_flow_key); ++byte) {
+    tcflow_flow_key k = base.key;
+    reinterpret_cast<uint8_t*>(&k)[byte] ^= 0x80;
+    low.push_back(HashFlowKey(k) & 0xFFFFF);
+  }
+  std::sort(low.begin(), low.end());
+  EXPECT_EQ(std::unique(low.begin(), low.end()), low.end());
 }
 
 }  // namespace

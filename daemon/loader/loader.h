@@ -67,6 +67,8 @@ class Loader {
   // True when the tables were taken over from pins rather than created.
   bool reused_pins() const { return reused_; }
   const LoaderOptions& options() const { return options_; }
+  // The .rodata knobs as loaded (read back from the object).
+  tcflow_skel::Knobs knobs() const { return tcflow_skel::GetKnobs(skel_); }
 
   // Removes the pin files this loader's options name (and the directory when it is empty).
   // The tables live on while any fd or attached program holds them.
