@@ -297,6 +297,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
   __u32 segs = skb->gso_segs;
   if (segs == 0) segs = 1;
   st->packets[dir & 1] += segs;
+  if (segs > 1) st->gso_packets++;
 
   struct tcflow_parsed *p = &pc->parsed; /* per-CPU scratch: keeps the stack small */
   int r = tcflow_parse(skb, p, segs > 1);
