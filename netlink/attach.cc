@@ -97,8 +97,7 @@ void Attacher::Forget(int ifindex) {
   unlink(MarkerPath(ifindex).c_str());
 }
 
-absl::Status Attacher::Attach(const LinkInfo& link, Direction direction,
-                              const Programs& programs) {
+absl::Status Attacher::Attach(const LinkInfo& link, Direction direction, const Programs& programs) {
   for (Hook hook : {Hook::kIngress, Hook::kEgress}) {
     if (!Includes(direction, hook)) continue;
     const Program& prog = hook == Hook::kIngress ? programs.ingress : programs.egress;

@@ -3,13 +3,12 @@
 #include <linux/if.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 
 #include <cerrno>
 #include <cstring>
 #include <functional>
-
-#include <netlink/attr.h>
-#include <netlink/msg.h>
 
 #include "absl/strings/str_cat.h"
 

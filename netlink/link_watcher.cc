@@ -2,6 +2,7 @@
 
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <netlink/socket.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -9,8 +10,6 @@
 
 #include <cerrno>
 #include <future>
-
-#include <netlink/socket.h>
 
 #include "absl/strings/str_cat.h"
 #include "netlink/netns.h"
@@ -20,13 +19,20 @@ namespace tcflow::netlink {
 
 const char* KindName(WatchEvent::Kind kind) {
   switch (kind) {
-    case WatchEvent::Kind::kAttached: return "attached";
-    case WatchEvent::Kind::kAttachFailed: return "attach-failed";
-    case WatchEvent::Kind::kDetached: return "detached";
-    case WatchEvent::Kind::kForgotten: return "forgotten";
-    case WatchEvent::Kind::kFilterRemoved: return "filter-removed";
-    case WatchEvent::Kind::kReattached: return "reattached";
-    case WatchEvent::Kind::kResynced: return "resynced";
+    case WatchEvent::Kind::kAttached:
+      return "attached";
+    case WatchEvent::Kind::kAttachFailed:
+      return "attach-failed";
+    case WatchEvent::Kind::kDetached:
+      return "detached";
+    case WatchEvent::Kind::kForgotten:
+      return "forgotten";
+    case WatchEvent::Kind::kFilterRemoved:
+      return "filter-removed";
+    case WatchEvent::Kind::kReattached:
+      return "reattached";
+    case WatchEvent::Kind::kResynced:
+      return "resynced";
   }
   return "?";
 }

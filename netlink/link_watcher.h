@@ -86,9 +86,9 @@ class LinkWatcher {
   std::unique_ptr<RtnlSocket> events_;
   std::unique_ptr<RtnlSocket> control_;
   std::unique_ptr<Attacher> attacher_;
-  std::map<int, LinkInfo> seen_;     // every link, for rename/up detection
-  std::set<int> failed_;             // selected, attach failed; retried on up/rename
-  std::set<int> pending_verify_;     // got a filter/qdisc deletion on an attached link
+  std::map<int, LinkInfo> seen_;  // every link, for rename/up detection
+  std::set<int> failed_;          // selected, attach failed; retried on up/rename
+  std::set<int> pending_verify_;  // got a filter/qdisc deletion on an attached link
   mutable absl::Mutex mu_;
   std::map<int, LinkInfo> attached_ ABSL_GUARDED_BY(mu_);
 };

@@ -16,9 +16,9 @@ TEST(LinkSelectorTest, NamesGlobsAndExcludes) {
   selector.include = {"eth0", "veth*", "wan[01]"};
   selector.exclude = {"veth-mgmt*"};
   const Case cases[] = {
-      {"eth0", false, true},       {"eth1", false, false},      {"veth12", false, true},
+      {"eth0", false, true},        {"eth1", false, false},     {"veth12", false, true},
       {"veth-mgmt0", false, false}, {"wan0", false, true},      {"wan2", false, false},
-      {"lo", true, false},         {"eth0.100", false, false},
+      {"lo", true, false},          {"eth0.100", false, false},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(selector.Matches(c.name, c.loopback), c.selected) << c.name;
@@ -31,7 +31,9 @@ TEST(LinkSelectorTest, AllButLoopback) {
   selector.all_but_loopback = true;
   selector.exclude = {"docker*"};
   const Case cases[] = {
-      {"eth0", false, true}, {"lo", true, false}, {"docker0", false, false},
+      {"eth0", false, true},
+      {"lo", true, false},
+      {"docker0", false, false},
       {"dummy7", false, true},
   };
   for (const Case& c : cases) {

@@ -2,21 +2,20 @@
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <linux/sockios.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-
 #include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
@@ -68,10 +67,10 @@ std::string ExtAckText(const nlmsghdr* hdr) {
   }
   if (hdr->nlmsg_len <= offset) return {};
   nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
-  auto* attrs = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(const_cast<nlmsghdr*>(hdr)) +
-                                          offset);
-  if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, static_cast<int>(hdr->nlmsg_len - offset),
-                nullptr) < 0) {
+  auto* attrs =
+      reinterpret_cast<nlattr*>(reinterpret_cast<char*>(const_cast<nlmsghdr*>(hdr)) + offset);
+  if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, static_cast<int>(hdr->nlmsg_len - offset), nullptr) <
+      0) {
     return {};
   }
   if (tb[NLMSGERR_ATTR_MSG] == nullptr) return {};
@@ -88,8 +87,8 @@ void NlCacheDeleter::operator()(nl_cache* cache) const { nl_cache_free(cache); }
 NlMsgPtr NewMessage(int type, int flags, const void* header, size_t header_len) {
   NlMsgPtr msg(nlmsg_alloc_simple(type, flags));
   if (msg == nullptr) std::abort();
-  if (header_len > 0 && nlmsg_append(msg.get(), const_cast<void*>(header), header_len,
-                                     NLMSG_ALIGNTO) < 0) {
+  if (header_len > 0 &&
+      nlmsg_append(msg.get(), const_cast<void*>(header), header_len, NLMSG_ALIGNTO) < 0) {
     std::abort();
   }
   return msg;
@@ -154,9 +153,8 @@ absl::StatusOr<std::string> RtnlSocket::NamespaceId() const {
   return absl::StrCat(st.st_dev, "-", st.st_ino);
 }
 
-absl::Status RtnlSocket::Request(
-    nl_msg* msg, absl::string_view what,
-    const std::function<absl::Status(const nlmsghdr*)>* on_reply) {
+absl::Status RtnlSocket::Request(nl_msg* msg, absl::string_view what,
+                                 const std::function<absl::Status(const nlmsghdr*)>* on_reply) {
   nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_ACK;
   int rc = nl_send_auto(sock_.get(), msg);
   if (rc < 0) {

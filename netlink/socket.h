@@ -60,9 +60,8 @@ class RtnlSocket {
   // Sends `msg` with NLM_F_ACK and waits for the kernel's answer: OK or an ErrnoStatus
   // carrying the extended-ack text. `what` names the operation for the error. Replies that
   // come before the ack (the answer to a GET) go to `on_reply` when given.
-  absl::Status Request(
-      nl_msg* msg, absl::string_view what,
-      const std::function<absl::Status(const nlmsghdr*)>* on_reply = nullptr);
+  absl::Status Request(nl_msg* msg, absl::string_view what,
+                       const std::function<absl::Status(const nlmsghdr*)>* on_reply = nullptr);
 
   // Sends a NLM_F_DUMP request and calls `on_message` for each answer until NLMSG_DONE.
   // A non-OK return from `on_message` stops the dump (the rest is drained) and is returned.

@@ -5,12 +5,11 @@
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <netlink/attr.h>
-#include <netlink/msg.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -96,8 +95,7 @@ std::optional<FilterInfo> ParseFilterMessage(const nlmsghdr* hdr) {
             static_cast<const char*>(nla_data(opts[TCA_BPF_TAG])), nla_len(opts[TCA_BPF_TAG])));
       }
       if (opts[TCA_BPF_FLAGS] != nullptr) {
-        info.bpf_direct_action =
-            (nla_get_u32(opts[TCA_BPF_FLAGS]) & TCA_BPF_FLAG_ACT_DIRECT) != 0;
+        info.bpf_direct_action = (nla_get_u32(opts[TCA_BPF_FLAGS]) & TCA_BPF_FLAG_ACT_DIRECT) != 0;
       }
     }
   }
@@ -134,15 +132,20 @@ absl::StatusOr<bool> EnsureClsact(RtnlSocket& sock, int ifindex) {
       sock.Request(msg.get(), absl::StrCat("create clsact qdisc on ifindex ", ifindex));
   if (status.ok()) return true;
   if (ErrnoOf(status) != EEXIST) return status;
-  // Something holds the slot: reuse it when it is a clsact, never replace it otherwise.
+  // Something holds the slot. Without NLM_F_EXCL and without options the same request is a
+  // no-op "change" that the kernel accepts only when the kind matches: a cheap check that
+  // it is a clsact, without dumping every qdisc of the namespace.
+  msg = NewMessage(RTM_NEWQDISC, 0, &tcm, sizeof(tcm));
+  nla_put_string(msg.get(), TCA_KIND, "clsact");
+  if (sock.Request(msg.get(), "check clsact qdisc").ok()) return false;
+  // Not a clsact: never replace it; name it in the error.
   auto existing = IngressSlotQdisc(sock, ifindex);
   if (!existing.ok()) return existing.status();
   if (existing->has_value() && (*existing)->kind == "clsact") return false;
-  return absl::FailedPreconditionError(absl::StrCat(
-      "ifindex ", ifindex, " already has a '",
-      existing->has_value() ? (*existing)->kind : std::string("unknown"),
-      "' qdisc in the clsact slot; tcflow will not replace it (remove it or convert it to "
-      "clsact)"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("the clsact slot of ifindex ", ifindex, " is held by an existing '",
+                   existing->has_value() ? (*existing)->kind : std::string("unknown"),
+                   "' qdisc; tcflow will not replace it (delete it or use clsact instead)"));
 }
 
 absl::Status DeleteClsact(RtnlSocket& sock, int ifindex) {
@@ -152,8 +155,7 @@ absl::Status DeleteClsact(RtnlSocket& sock, int ifindex) {
   return sock.Request(msg.get(), absl::StrCat("delete clsact qdisc on ifindex ", ifindex));
 }
 
-absl::Status ReplaceBpfFilter(RtnlSocket& sock, int ifindex, Hook hook,
-                              const BpfFilterSpec& spec) {
+absl::Status ReplaceBpfFilter(RtnlSocket& sock, int ifindex, Hook hook, const BpfFilterSpec& spec) {
   if (spec.prog_fd < 0) return absl::InvalidArgumentError("no program to attach");
   if (spec.priority == 0 || spec.handle == 0) {
     return absl::InvalidArgumentError("a filter needs a non-zero priority and handle");
@@ -167,35 +169,36 @@ absl::Status ReplaceBpfFilter(RtnlSocket& sock, int ifindex, Hook hook,
   nla_put_string(msg.get(), TCA_BPF_NAME, spec.name.c_str());
   nla_put_u32(msg.get(), TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
   nla_nest_end(msg.get(), options);
-  return sock.Request(msg.get(), absl::StrFormat("attach bpf filter (prio %u handle 0x%x) on %s",
-                                                 spec.priority, spec.handle,
-                                                 FilterLabel(ifindex, hook)));
+  return sock.Request(
+      msg.get(), absl::StrFormat("attach bpf filter (prio %u handle 0x%x) on %s", spec.priority,
+                                 spec.handle, FilterLabel(ifindex, hook)));
 }
 
 absl::Status DeleteFilter(RtnlSocket& sock, const FilterInfo& filter) {
-  tcmsg tcm = TcHeader(filter.ifindex, HookParent(filter.hook), filter.handle,
-                       TC_H_MAKE(static_cast<uint32_t>(filter.priority) << 16,
-                                 htons(filter.protocol)));
+  tcmsg tcm =
+      TcHeader(filter.ifindex, HookParent(filter.hook), filter.handle,
+               TC_H_MAKE(static_cast<uint32_t>(filter.priority) << 16, htons(filter.protocol)));
   NlMsgPtr msg = NewMessage(RTM_DELTFILTER, 0, &tcm, sizeof(tcm));
   if (!filter.kind.empty()) nla_put_string(msg.get(), TCA_KIND, filter.kind.c_str());
   if (filter.chain != 0) nla_put_u32(msg.get(), TCA_CHAIN, filter.chain);
-  return sock.Request(msg.get(), absl::StrFormat("delete filter (prio %u handle 0x%x) on %s",
-                                                 filter.priority, filter.handle,
-                                                 FilterLabel(filter.ifindex, filter.hook)));
+  return sock.Request(msg.get(),
+                      absl::StrFormat("delete filter (prio %u handle 0x%x) on %s", filter.priority,
+                                      filter.handle, FilterLabel(filter.ifindex, filter.hook)));
 }
 
 absl::StatusOr<std::vector<FilterInfo>> ListFilters(RtnlSocket& sock, int ifindex, Hook hook) {
   tcmsg tcm = TcHeader(ifindex, HookParent(hook), 0, 0);
   NlMsgPtr msg = NewMessage(RTM_GETTFILTER, 0, &tcm, sizeof(tcm));
   std::vector<FilterInfo> filters;
-  absl::Status status = sock.Dump(
-      msg.get(), absl::StrCat("list filters on ", FilterLabel(ifindex, hook)),
-      [&](const nlmsghdr* hdr) {
-        auto filter = ParseFilterMessage(hdr);
-        // Handle 0 entries are per-priority headers, not filters.
-        if (filter.has_value() && filter->handle != 0) filters.push_back(std::move(*filter));
-        return absl::OkStatus();
-      });
+  absl::Status status =
+      sock.Dump(msg.get(), absl::StrCat("list filters on ", FilterLabel(ifindex, hook)),
+                [&](const nlmsghdr* hdr) {
+                  auto filter = ParseFilterMessage(hdr);
+                  // Handle 0 entries are per-priority headers, not filters.
+                  if (filter.has_value() && filter->handle != 0)
+                    filters.push_back(std::move(*filter));
+                  return absl::OkStatus();
+                });
   // No clsact (or no device block) simply means no filters.
   if (ErrnoOf(status) == EINVAL || ErrnoOf(status) == ENOENT) return filters;
   if (!status.ok()) return status;

@@ -5,6 +5,8 @@
 #include <bpf/libbpf.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,9 +15,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <netlink/msg.h>
-#include <netlink/attr.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -41,10 +40,10 @@ using netlink::LinkInfo;
 using netlink::RtnlSocket;
 using testing::Namespace;
 
-#define ASSERT_OK(expr)                              \
-  do {                                               \
-    const absl::Status _s = (expr);                  \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s;     \
+#define ASSERT_OK(expr)                          \
+  do {                                           \
+    const absl::Status _s = (expr);              \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s; \
   } while (0)
 
 std::unique_ptr<RtnlSocket> SocketIn(const Namespace& ns) {
@@ -80,8 +79,8 @@ ProgIdentity IdentityOf(int prog_fd) {
   bpf_prog_info info = {};
   uint32_t len = sizeof(info);
   EXPECT_EQ(bpf_obj_get_info_by_fd(prog_fd, &info, &len), 0);
-  return {info.id, absl::BytesToHexString(absl::string_view(
-                       reinterpret_cast<const char*>(info.tag), sizeof(info.tag)))};
+  return {info.id, absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(info.tag),
+                                                            sizeof(info.tag)))};
 }
 
 // Two namespaces joined by a veth pair va (10.77.0.1) <-> vb (10.77.0.2).
@@ -107,8 +106,8 @@ struct Topology {
     if (!link.ok()) return link.status();
     va = *link;
     const char* tmp = std::getenv("TEST_TMPDIR");
-    state_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/tcflow-state-", getpid(), "-",
-                             prefix);
+    state_dir =
+        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/tcflow-state-", getpid(), "-", prefix);
     return absl::OkStatus();
   }
   AttachOptions Options() const {

@@ -7,6 +7,13 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
+#include <netlink/addr.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <netlink/socket.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -19,14 +26,6 @@
 #include <cstring>
 #include <thread>
 #include <vector>
-
-#include <netlink/addr.h>
-#include <netlink/netlink.h>
-#include <netlink/route/addr.h>
-#include <netlink/route/link.h>
-#include <netlink/route/link/veth.h>
-#include <netlink/route/route.h>
-#include <netlink/socket.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -147,8 +146,7 @@ static int AddLinkOfKind(nl_sock* sock, const std::string& name, const char* kin
 static absl::Status AddDummyOn(nl_sock* sock, const std::string& name, const std::string& ns_name) {
   int rc = AddLinkOfKind(sock, name, "dummy");
   if (rc == -NLE_OPNOTSUPP) rc = AddLinkOfKind(sock, name, "ifb");
-  return rc < 0 ? NlError(rc, absl::StrCat("add dummy ", name, " in ", ns_name))
-                : absl::OkStatus();
+  return rc < 0 ? NlError(rc, absl::StrCat("add dummy ", name, " in ", ns_name)) : absl::OkStatus();
 }
 
 absl::Status Namespace::AddDummy(const std::string& name) const {
@@ -280,8 +278,7 @@ absl::StatusOr<int> Ping(const Namespace& from, const std::string& dst, int coun
     icmp->un.echo.sequence = htons(static_cast<uint16_t>(seq));
     std::memset(packet + sizeof(icmphdr), 0xa5, sizeof(packet) - sizeof(icmphdr));
     icmp->checksum = Checksum(packet, sizeof(packet));
-    if (sendto(*fd, packet, sizeof(packet), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) <
-        0) {
+    if (sendto(*fd, packet, sizeof(packet), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) {
       return ErrnoStatus(errno, absl::StrCat("ping ", dst));
     }
     absl::Time deadline = absl::Now() + timeout;
@@ -393,8 +390,8 @@ absl::Status TcpTransfer(const Namespace& client, const Namespace& server,
   if (!client_status.ok()) return client_status;
   if (!server_status.ok()) return server_status;
   if (received != bytes || mismatches != 0) {
-    return absl::DataLossError(absl::StrCat("server received ", received, " of ", bytes,
-                                            " bytes, ", mismatches, " corrupted"));
+    return absl::DataLossError(absl::StrCat("server received ", received, " of ", bytes, " bytes, ",
+                                            mismatches, " corrupted"));
   }
   return absl::OkStatus();
 }

@@ -38,8 +38,7 @@ DependencyResult Missing(std::string what, std::string detail) {
 }
 
 std::string PrivilegeHint(int err) {
-  return err == EPERM || err == EACCES ? " (run as root or with CAP_BPF and CAP_NET_ADMIN)"
-                                       : "";
+  return err == EPERM || err == EACCES ? " (run as root or with CAP_BPF and CAP_NET_ADMIN)" : "";
 }
 
 void CheckCapabilities(std::vector<DependencyResult>& out) {
@@ -89,10 +88,10 @@ bool CheckBpfSyscall(std::vector<DependencyResult>& out) {
     return true;
   }
   int err = errno;
-  out.push_back(Missing(
-      what, absl::StrCat(std::strerror(err), PrivilegeHint(err),
-                         err == ENOSYS ? " (kernel built without CONFIG_BPF_SYSCALL)" : "",
-                         err == EPERM ? "; check kernel.unprivileged_bpf_disabled" : "")));
+  out.push_back(
+      Missing(what, absl::StrCat(std::strerror(err), PrivilegeHint(err),
+                                 err == ENOSYS ? " (kernel built without CONFIG_BPF_SYSCALL)" : "",
+                                 err == EPERM ? "; check kernel.unprivileged_bpf_disabled" : "")));
   return false;
 }
 
@@ -102,9 +101,9 @@ void CheckProgType(std::vector<DependencyResult>& out) {
   if (rc == 1) {
     out.push_back(Valid(what));
   } else {
-    out.push_back(Missing(what, rc == 0 ? "kernel lacks CONFIG_NET_CLS_BPF / CONFIG_NET_SCH_INGRESS"
-                                        : absl::StrCat("probe failed: ", std::strerror(-rc),
-                                                       PrivilegeHint(-rc))));
+    out.push_back(Missing(
+        what, rc == 0 ? "kernel lacks CONFIG_NET_CLS_BPF / CONFIG_NET_SCH_INGRESS"
+                      : absl::StrCat("probe failed: ", std::strerror(-rc), PrivilegeHint(-rc))));
   }
 }
 
@@ -117,8 +116,8 @@ void CheckMmapableArray(std::vector<DependencyResult>& out) {
   int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tcflow_probe", 4, 64, 64, &opts);
   if (fd < 0) {
     int err = errno;
-    out.push_back(Missing(what, absl::StrCat(std::strerror(err), " (needs Linux 5.5+)",
-                                             PrivilegeHint(err))));
+    out.push_back(
+        Missing(what, absl::StrCat(std::strerror(err), " (needs Linux 5.5+)", PrivilegeHint(err))));
     return;
   }
   long page = sysconf(_SC_PAGESIZE);
@@ -208,8 +207,8 @@ void CheckAtomics(std::vector<DependencyResult>& out) {
     return;
   }
   int err = errno;
-  out.push_back(Missing(what, absl::StrCat(std::strerror(err), " (needs Linux 5.12+)",
-                                           PrivilegeHint(err))));
+  out.push_back(
+      Missing(what, absl::StrCat(std::strerror(err), " (needs Linux 5.12+)", PrivilegeHint(err))));
 }
 
 // The embedded programs load, and a clsact qdisc plus a direct-action bpf filter can be
@@ -257,8 +256,8 @@ void CheckAttach(std::vector<DependencyResult>& out) {
         return;
       }
       if (ours->size() != 1 || (*ours)[0].bpf_prog_id == 0) {
-        status = absl::InternalError(absl::StrCat("the ", netlink::HookName(hook),
-                                                  " filter does not read back"));
+        status = absl::InternalError(
+            absl::StrCat("the ", netlink::HookName(hook), " filter does not read back"));
         return;
       }
     }

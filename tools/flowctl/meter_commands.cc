@@ -94,9 +94,12 @@ absl::StatusOr<std::vector<LinkInfo>> ResolveInterfaces(netlink::RtnlSocket& soc
 
 std::string DirectionText(Direction direction) {
   switch (direction) {
-    case Direction::kIngress: return "ingress";
-    case Direction::kEgress: return "egress";
-    case Direction::kBoth: return "ingress and egress";
+    case Direction::kIngress:
+      return "ingress";
+    case Direction::kEgress:
+      return "egress";
+    case Direction::kBoth:
+      return "ingress and egress";
   }
   return "";
 }
@@ -117,8 +120,8 @@ std::string JsonString(absl::string_view text) {
   return out;
 }
 
-void AddCommonFlags(cli::FlagParser& flags, std::string* netns, int64_t* priority,
-                    int64_t* handle, std::string* state_dir) {
+void AddCommonFlags(cli::FlagParser& flags, std::string* netns, int64_t* priority, int64_t* handle,
+                    std::string* state_dir) {
   flags.AddString("netns", 0, netns, "NS",
                   "network namespace: a name under /var/run/netns or a path");
   flags.AddInt("priority", 0, priority, "N",
@@ -149,7 +152,8 @@ absl::StatusOr<MeterPrograms> LoadMeterPrograms() {
   int fd = bpf_program__fd(skel->progs.tcflow_empty);
   result.programs.ingress = {fd, "tcflow_empty"};
   result.programs.egress = {fd, "tcflow_empty"};
-  result.owner = std::shared_ptr<void>(skel, [](void* p) { empty__destroy(static_cast<empty*>(p)); });
+  result.owner =
+      std::shared_ptr<void>(skel, [](void* p) { empty__destroy(static_cast<empty*>(p)); });
   return result;
 }
 
