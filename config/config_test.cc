@@ -129,6 +129,7 @@ TEST(Defaults, FollowRelatedSettings) {
   ASSERT_EQ(c.template__size(), 2);
   for (const Template& t : c.template_()) {
     EXPECT_THAT(t.ie(), ::testing::Not(::testing::Contains("vlanId"))) << t.name();
+    EXPECT_THAT(t.ie(), ::testing::Not(::testing::Contains("dot1qCustomerVlanId")));
   }
 }
 
@@ -190,11 +191,11 @@ collector { address: "192.0.2.10" }
   EXPECT_EQ(v4.name, "ipv4");
   EXPECT_EQ(v4.template_id, 256);
   EXPECT_EQ(v4.ip_version, 4);
-  EXPECT_EQ(v4.elements.size(), 20u);
-  EXPECT_EQ(v4.record_length, 68u);
+  EXPECT_EQ(v4.elements.size(), 21u);
+  EXPECT_EQ(v4.record_length, 70u);
   EXPECT_EQ(v6.template_id, 257);
   EXPECT_EQ(v6.ip_version, 6);
-  EXPECT_EQ(v6.record_length, 100u);
+  EXPECT_EQ(v6.record_length, 102u);
   EXPECT_EQ(v6.elements[2]->id, 27);  // sourceIPv6Address
 
   EXPECT_TRUE(c.json_log_path.empty());

@@ -18,7 +18,7 @@ constexpr const char* kIpv4Elements[] = {
     "ingressInterface",      "egressInterface",       "flowDirection",
     "tcpControlBits",        "icmpTypeCodeIPv4",      "ipClassOfService",
     "minimumTTL",            "maximumTTL",            "fragmentIdentification",
-    "vlanId",                "flowEndReason",
+    "vlanId",                "dot1qCustomerVlanId",   "flowEndReason",
 };
 
 constexpr const char* kIpv6Elements[] = {
@@ -29,7 +29,7 @@ constexpr const char* kIpv6Elements[] = {
     "tcpControlBits",        "icmpTypeCodeIPv6",       "ipClassOfService",
     "minimumTTL",            "maximumTTL",             "flowLabelIPv6",
     "fragmentIdentification", "ipv6ExtensionHeaders",  "vlanId",
-    "flowEndReason",
+    "dot1qCustomerVlanId",   "flowEndReason",
 };
 
 void AddBuiltinTemplate(TcflowConfig& config, absl::string_view name, Family family,
@@ -41,7 +41,10 @@ void AddBuiltinTemplate(TcflowConfig& config, absl::string_view name, Family fam
   t->set_name(std::string(name));
   t->set_family(family);
   for (const char* ie : elements) {
-    if (!config.flow_key().vlan() && absl::string_view(ie) == "vlanId") continue;
+    const absl::string_view name = ie;
+    if (!config.flow_key().vlan() && (name == "vlanId" || name == "dot1qCustomerVlanId")) {
+      continue;
+    }
     t->add_ie(ie);
   }
 }

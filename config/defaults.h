@@ -36,7 +36,7 @@ inline constexpr absl::string_view kDefaultBpffsPinPath = "/sys/fs/bpf/tcflow";
 inline constexpr absl::string_view kBuiltinIpv4Template = "ipv4";
 inline constexpr absl::string_view kBuiltinIpv6Template = "ipv6";
 
-// The built-in templates' information elements, in record order. The VLAN element is
+// The built-in templates' information elements, in record order. The VLAN elements are
 // left out when flow_key.vlan is off.
 absl::Span<const char* const> BuiltinIpv4TemplateElements();
 absl::Span<const char* const> BuiltinIpv6TemplateElements();
