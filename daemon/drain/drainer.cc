@@ -13,10 +13,6 @@
 namespace tcflow {
 namespace {
 
-// Slots read (and then zeroed) per step: small enough to stay in L1/L2 between the read
-// and the zeroing.
-constexpr uint32_t kReadBatch = 256;
-
 uint32_t LoadU32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 void StoreU32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
@@ -28,8 +24,7 @@ Drainer::Drainer(const TableFds& tables, const TableLayout& layout,
       layout_(layout),
       options_(options),
       grace_(std::move(grace)),
-      merger_(layout.half_stride),
-      batch_(options.sink_batch) {}
+      reader_(layout.half_stride, options.sink_batch) {}
 
 absl::StatusOr<std::unique_ptr<Drainer>> Drainer::Create(const TableFds& tables,
                                                          const TableLayout& layout,
@@ -62,31 +57,6 @@ uint64_t Drainer::generation() const {
   return __atomic_load_n(&control_->generation, __ATOMIC_ACQUIRE);
 }
 
-void Drainer::Flush(RecordSink sink, DrainResult* r) {
-  if (batch_len_ == 0) return;
-  absl::Time t0 = absl::Now();
-  sink(absl::Span<const FlowRecord>(batch_.data(), batch_len_));
-  r->sink_time += absl::Now() - t0;
-  r->records += batch_len_;
-  batch_len_ = 0;
-}
-
-void Drainer::Stream(tcflow_slot* base, uint32_t begin, uint32_t end, RecordSink sink,
-                     DrainResult* r) {
-  for (uint32_t lo = begin; lo < end; lo += kReadBatch) {
-    uint32_t m = std::min(kReadBatch, end - lo);
-    for (uint32_t i = lo; i < lo + m; ++i) {
-      const tcflow_slot& s = base[i];
-      if (s.stats.packets == 0) continue;  // never used, or merged into an earlier slot
-      r->packets += s.stats.packets;
-      r->bytes += s.stats.bytes;
-      SlotToRecord(s, clock_, &batch_[batch_len_]);
-      if (++batch_len_ == batch_.size()) Flush(sink, r);
-    }
-    std::memset(static_cast<void*>(base + lo), 0, sizeof(tcflow_slot) * m);
-  }
-}
-
 void Drainer::CollectHalf(uint32_t half, RecordSink sink, DrainResult* r) {
   const uint32_t next = LoadU32(&control_->next_slot[half]);
   const uint32_t next_ovf = LoadU32(&control_->next_overflow_slot[half]);
@@ -98,15 +68,16 @@ void Drainer::CollectHalf(uint32_t half, RecordSink sink, DrainResult* r) {
 
   tcflow_slot* base = slots_ + layout_.SlotIndex(half, 0);
   const uint32_t ovf = layout_.slots_per_half;  // overflow slots follow the flow slots
-  absl::Time t0 = absl::Now();
-  merger_.Begin(base);
-  merger_.Add(0, n);
-  merger_.Add(ovf, ovf + o);
-  r->merge_time += absl::Now() - t0;
-  r->duplicates += merger_.duplicates();
-  Stream(base, 0, n, sink, r);
-  Stream(base, ovf, ovf + o, sink, r);
-  Flush(sink, r);
+  const GenerationReader::Range ranges[] = {{0, n}, {ovf, ovf + o}};
+  GenerationReader::Counts c;
+  // Cannot fail: the ranges are clamped to the half, which the reader is sized for.
+  reader_.Read(base, ranges, clock_, sink, &c);
+  r->records += c.records;
+  r->duplicates += c.duplicates;
+  r->packets += c.packets;
+  r->bytes += c.bytes;
+  r->sink_time += c.sink_time;
+  r->merge_time += c.merge_time;
   // Zeroed slots must be visible before a program can hand them out again.
   StoreU32(&control_->next_slot[half], 0);
   StoreU32(&control_->next_overflow_slot[half], 0);

@@ -1,6 +1,7 @@
-// The race-free drain of bpf/tcflow_abi.h: flip the generation, wait a grace period, merge
-// duplicate keys of the old half in place, then stream its slots straight from memory into
-// record batches for a sink, zeroing them as it goes, and reset the half's counters.
+// The race-free drain of bpf/tcflow_abi.h: flip the generation, wait a grace period, then
+// read the old half's slots straight from memory into record batches for a sink (duplicate
+// keys merged, see GenerationReader), zeroing them as it goes, and reset the half's
+// counters.
 //
 //   Drainer::Create(loader->tables(), loader->layout()) -> drainer
 //   drainer->Drain([&](absl::Span<const FlowRecord> batch) { cache.Add(batch); });
@@ -43,16 +44,14 @@ struct DrainResult {
   uint32_t overflow_read = 0;   // overflow slots read
   uint64_t slots_wanted = 0;    // next_slot as the programs left it (> capacity: table full)
   uint64_t records = 0;         // records handed to the sink
-  uint64_t duplicates = 0;      // slots merged into an earlier slot of the same key
+  uint64_t duplicates = 0;      // slots merged into another slot of the same key
   uint64_t packets = 0;         // sum over the records
   uint64_t bytes = 0;
   absl::Duration grace_wait;    // flip -> grace period over
   absl::Duration read_time;     // merge + read + zero + reset (sink time excluded)
-  absl::Duration merge_time;    // part of read_time: finding duplicate keys
+  absl::Duration merge_time;    // part of read_time: pass 1, finding duplicate keys
   absl::Duration sink_time;     // in the sink
 };
-
-using RecordSink = absl::FunctionRef<void(absl::Span<const FlowRecord>)>;
 
 class Drainer {
  public:
@@ -79,10 +78,6 @@ class Drainer {
           GracePeriod grace);
   // Merges, emits and zeroes one half; resets its counters.
   void CollectHalf(uint32_t half, RecordSink sink, DrainResult* r);
-  // Emits slots [begin, end) of a half and zeroes them.
-  void Stream(tcflow_slot* base, uint32_t begin, uint32_t end, RecordSink sink,
-              DrainResult* r);
-  void Flush(RecordSink sink, DrainResult* r);
   void DeleteOverflowIndex(uint64_t up_to_generation);
 
   TableFds tables_;
@@ -94,9 +89,7 @@ class Drainer {
   tcflow_control* control_ = nullptr;
   tcflow_slot* slots_ = nullptr;
   WallClock clock_;
-  SlotMerger merger_;
-  std::vector<FlowRecord> batch_;  // sink_batch records, reused
-  size_t batch_len_ = 0;
+  GenerationReader reader_;
 };
 
 }  // namespace tcflow

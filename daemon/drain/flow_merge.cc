@@ -5,6 +5,8 @@
 
 #include <sys/mman.h>
 
+#include "absl/time/clock.h"
+
 namespace tcflow {
 
 static_assert(sizeof(tcflow_flow_key) == 56, "flow key must have no padding (hashed raw)");
@@ -77,17 +79,26 @@ uint64_t HashFlowKey(const tcflow_flow_key& key) {
   return h;
 }
 
-SlotMerger::SlotMerger(size_t max_slots) : max_slots_(max_slots) {
+namespace {
+
+size_t Pow2AtLeast(size_t n) {
+  size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+GenerationReader::GenerationReader(size_t max_slots, size_t sink_batch)
+    : max_slots_(max_slots), batch_(std::max<size_t>(sink_batch, 1)) {
   // Load factor at most 2/3.
-  size_t size = 1024;
-  while (size < max_slots + max_slots / 2) size <<= 1;
+  size_t size = Pow2AtLeast(std::max<size_t>(max_slots + max_slots / 2, 1024));
   mask_ = size - 1;
-  index_bits_ = 1;
-  while ((uint64_t{1} << index_bits_) <= max_slots) ++index_bits_;
-  tag_mask_ = index_bits_ >= 32 ? 0 : ~((uint32_t{1} << index_bits_) - 1);
+  uint32_t index_bits = 1;
+  while ((uint64_t{1} << index_bits) <= max_slots) ++index_bits;
+  tag_mask_ = index_bits >= 32 ? 0 : ~((uint32_t{1} << index_bits) - 1);
   table_bytes_ = size * sizeof(uint32_t);
-  constexpr size_t kHuge = 2u << 20;
-  if (table_bytes_ >= kHuge) {
+  if (table_bytes_ >= (2u << 20)) {
     void* p = ::mmap(nullptr, table_bytes_, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED) {
@@ -96,75 +107,95 @@ SlotMerger::SlotMerger(size_t max_slots) : max_slots_(max_slots) {
       table_mapped_ = true;
     }
   }
-  if (table_ == nullptr) table_ = new uint32_t[size];
+  if (table_ == nullptr) table_ = static_cast<uint32_t*>(::operator new(table_bytes_));
   std::memset(table_, 0, table_bytes_);
 }
 
-SlotMerger::~SlotMerger() {
+GenerationReader::~GenerationReader() {
   if (table_mapped_) {
     ::munmap(table_, table_bytes_);
   } else {
-    delete[] table_;
+    ::operator delete(table_);
   }
 }
 
-void SlotMerger::Begin(tcflow_slot* base) {
-  base_ = base;
-  duplicates_ = 0;
-  rejected_ = 0;
-  if (dirty_) std::memset(table_, 0, table_bytes_);
-  dirty_ = false;
-}
-
-void SlotMerger::Insert(uint32_t index, uint64_t hash) {
+void GenerationReader::Insert(tcflow_slot* base, uint32_t index, uint64_t hash, Counts* c) {
   const uint32_t tag = static_cast<uint32_t>(hash >> 32) & tag_mask_;
-  const uint32_t entry = (index + 1) | tag;
-  tcflow_slot& slot = base_[index];
+  tcflow_slot& slot = base[index];
   for (uint64_t pos = hash & mask_;; pos = (pos + 1) & mask_) {
     uint32_t e = table_[pos];
     if (e == 0) {
-      table_[pos] = entry;
+      table_[pos] = (index + 1) | tag;
       return;
     }
     if ((e & tag_mask_) == tag) {
-      tcflow_slot& first = base_[(e & ~tag_mask_) - 1];
+      tcflow_slot& first = base[(e & ~tag_mask_) - 1];
       if (std::memcmp(&first.key, &slot.key, sizeof(slot.key)) == 0) {
         MergeSlotStats(&first.stats, slot.stats);
         std::memset(static_cast<void*>(&slot.stats), 0, sizeof(slot.stats));
-        ++duplicates_;
+        ++c->duplicates;
         return;
       }
     }
   }
 }
 
-void SlotMerger::Add(uint32_t begin, uint32_t end) {
-  if (end > max_slots_) {
-    rejected_ += end - std::max<size_t>(begin, max_slots_);
-    end = static_cast<uint32_t>(std::max<size_t>(begin, max_slots_));
-  }
-  if (begin < end) dirty_ = true;
+void GenerationReader::Merge(tcflow_slot* base, uint32_t begin, uint32_t end, Counts* c) {
   // Hash a small batch first and prefetch its buckets, so the table's cache misses overlap.
   constexpr uint32_t kBatch = 16;
   uint64_t hashes[kBatch];
   for (uint32_t lo = begin; lo < end; lo += kBatch) {
-    uint32_t m = std::min(kBatch, end - lo);
-    // Slots further ahead: the hardware prefetcher stops at every 4 KiB page of the map.
-    if (lo + 4 * kBatch < end) {
-      const char* ahead = reinterpret_cast<const char*>(&base_[lo + 3 * kBatch]);
-      for (size_t off = 0; off < kBatch * sizeof(tcflow_slot); off += 64) {
-        __builtin_prefetch(ahead + off);
-      }
-    }
+    const uint32_t m = std::min(kBatch, end - lo);
     for (uint32_t i = 0; i < m; ++i) {
-      hashes[i] = HashFlowKey(base_[lo + i].key);
+      hashes[i] = HashFlowKey(base[lo + i].key);
       __builtin_prefetch(&table_[hashes[i] & mask_], 1);
     }
     for (uint32_t i = 0; i < m; ++i) {
-      if (base_[lo + i].stats.packets == 0) continue;
-      Insert(lo + i, hashes[i]);
+      if (base[lo + i].stats.packets == 0) continue;  // never handed out
+      Insert(base, lo + i, hashes[i], c);
     }
   }
+}
+
+void GenerationReader::Flush(RecordSink sink, Counts* c) {
+  if (batch_len_ == 0) return;
+  absl::Time t0 = absl::Now();
+  sink(absl::Span<const FlowRecord>(batch_.data(), batch_len_));
+  c->sink_time += absl::Now() - t0;
+  c->records += batch_len_;
+  batch_len_ = 0;
+}
+
+void GenerationReader::Emit(const tcflow_slot& s, const WallClock& clock, RecordSink sink,
+                            Counts* c) {
+  c->packets += s.stats.packets;
+  c->bytes += s.stats.bytes;
+  SlotToRecord(s, clock, &batch_[batch_len_]);
+  if (++batch_len_ == batch_.size()) Flush(sink, c);
+}
+
+bool GenerationReader::Read(tcflow_slot* base, absl::Span<const Range> ranges,
+                            const WallClock& clock, RecordSink sink, Counts* c) {
+  for (const Range& r : ranges) {
+    if (r.begin > r.end || r.end > max_slots_) return false;
+  }
+  absl::Time t0 = absl::Now();
+  std::memset(table_, 0, table_bytes_);
+  for (const Range& r : ranges) Merge(base, r.begin, r.end, c);
+  c->merge_time += absl::Now() - t0;
+
+  constexpr uint32_t kChunk = 256;  // read, then zeroed while still in L1/L2
+  for (const Range& r : ranges) {
+    for (uint32_t lo = r.begin; lo < r.end; lo += kChunk) {
+      const uint32_t hi = std::min(r.end, lo + kChunk);
+      for (uint32_t i = lo; i < hi; ++i) {
+        if (base[i].stats.packets != 0) Emit(base[i], clock, sink, c);
+      }
+      std::memset(static_cast<void*>(base + lo), 0, sizeof(tcflow_slot) * (hi - lo));
+    }
+  }
+  Flush(sink, c);
+  return true;
 }
 
 }  // namespace tcflow

@@ -1,15 +1,17 @@
-// Merges slots of one drained generation that carry the same key: a flow whose index entry
-// the LRU evicted early got a second slot in the same generation, and both must leave as
-// one record. The merge happens in place, in the drained half (no program writes it any
-// more): the first slot of a key absorbs the later ones, which are left empty
-// (packets == 0) and skipped when records are produced.
+// Reads one drained generation out of its slots: every non-empty slot becomes a
+// FlowRecord, slots that carry the same key are merged into one record (a flow whose index
+// entry the LRU evicted early got a second slot in the same generation), and the slots are
+// zeroed for reuse.
 //
-// Keeping the merge in place means the drain never buffers a whole generation of records:
-// it streams slots into small record batches right after (see drainer.cc). The merge table
-// is open addressing over 32-bit entries (slot index + a few hash bits, so most probes of
-// a taken bucket need not touch the other slot), allocated once on huge pages where the
-// kernel allows (random accesses; TLB misses dominate with 4 KiB pages) and cleared per
-// generation: draining allocates nothing.
+// Two sequential passes over the slots, nothing buffered:
+//   1. merge: hash every key into an open-addressing table of 32-bit entries (slot index
+//      plus spare hash bits, so a probe rarely touches another slot); a key seen before is
+//      folded into its first slot in place (no program writes a drained half) and its
+//      own slot emptied;
+//   2. stream: every non-empty slot becomes a record in a small batch handed to the sink,
+//      and the slots are zeroed chunk by chunk while still in cache.
+// The table is allocated once (on huge pages where the kernel allows: its accesses are
+// random, and with 4 KiB pages TLB misses would dominate) and cleared per generation.
 
 #ifndef TCFLOW_DAEMON_DRAIN_FLOW_MERGE_H_
 #define TCFLOW_DAEMON_DRAIN_FLOW_MERGE_H_
@@ -17,6 +19,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
 
 #include "bpf/tcflow_abi.h"
 #include "daemon/drain/wall_clock.h"
@@ -35,40 +41,51 @@ void MergeSlotStats(tcflow_flow_stats* a, const tcflow_flow_stats& b);
 // 64-bit hash of a flow key (all 56 bytes; the key has no padding).
 uint64_t HashFlowKey(const tcflow_flow_key& key);
 
-class SlotMerger {
+using RecordSink = absl::FunctionRef<void(absl::Span<const FlowRecord>)>;
+
+class GenerationReader {
  public:
-  // max_slots: the most slots one generation can hold (flow + overflow slots of a half).
-  explicit SlotMerger(size_t max_slots);
-  ~SlotMerger();
-  SlotMerger(const SlotMerger&) = delete;
-  SlotMerger& operator=(const SlotMerger&) = delete;
+  struct Range {
+    uint32_t begin;
+    uint32_t end;
+  };
+  struct Counts {
+    uint64_t records = 0;     // handed to the sink
+    uint64_t duplicates = 0;  // slots folded into an earlier slot of the same key
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    absl::Duration sink_time;
+    absl::Duration merge_time;  // pass 1
+  };
 
-  // Starts a generation whose slots are base[0, max_slots).
-  void Begin(tcflow_slot* base);
-  // Merges slots [begin, end) of the generation with every slot added before (and among
-  // themselves). Empty slots (packets == 0) are ignored.
-  void Add(uint32_t begin, uint32_t end);
+  // max_slots: the most slots one generation can hold (flow + overflow slots of a half);
+  // slot indices passed to Read() must be below it.
+  GenerationReader(size_t max_slots, size_t sink_batch);
+  ~GenerationReader();
+  GenerationReader(const GenerationReader&) = delete;
+  GenerationReader& operator=(const GenerationReader&) = delete;
 
-  // Slots folded into an earlier slot of the same key since Begin().
-  uint64_t duplicates() const { return duplicates_; }
-  // Slots beyond max_slots (a caller bug): left untouched, reported by the drain.
-  uint64_t rejected() const { return rejected_; }
+  // Emits the slots base[r.begin, r.end) of every range as merged records, in batches of
+  // at most sink_batch, and zeroes them. Ranges must not overlap. Returns false (and reads
+  // nothing) if a range reaches max_slots.
+  bool Read(tcflow_slot* base, absl::Span<const Range> ranges, const WallClock& clock,
+            RecordSink sink, Counts* counts);
 
  private:
-  void Insert(uint32_t index, uint64_t hash);
+  void Merge(tcflow_slot* base, uint32_t begin, uint32_t end, Counts* c);
+  void Insert(tcflow_slot* base, uint32_t index, uint64_t hash, Counts* c);
+  void Emit(const tcflow_slot& s, const WallClock& clock, RecordSink sink, Counts* c);
+  void Flush(RecordSink sink, Counts* c);
 
-  tcflow_slot* base_ = nullptr;
   size_t max_slots_;
   // Entry: 0 = free, else (slot index + 1) | hash tag in the bits above the index.
   uint32_t* table_ = nullptr;
   size_t table_bytes_ = 0;
-  bool table_mapped_ = false;  // mmap (huge pages) rather than new[]
+  bool table_mapped_ = false;  // mmap (huge pages) rather than the heap
   uint64_t mask_ = 0;
-  uint32_t index_bits_ = 0;    // bits holding slot index + 1
-  uint32_t tag_mask_ = 0;      // the remaining high bits
-  bool dirty_ = false;
-  uint64_t duplicates_ = 0;
-  uint64_t rejected_ = 0;
+  uint32_t tag_mask_ = 0;
+  std::vector<FlowRecord> batch_;
+  size_t batch_len_ = 0;
 };
 
 }  // namespace tcflow

@@ -95,20 +95,37 @@ TEST(FlowMergeTest, MergeFoldsCountersAndKeepsFirstPacketFields) {
   EXPECT_EQ(a.ext_hdr_depth, 3);
 }
 
-// What the drain emits after the merge: the non-empty slots, in slot order.
-std::vector<FlowRecord> Emitted(const std::vector<tcflow_slot>& slots) {
+// Runs the reader over `slots` (one range, or the ranges given) and collects the records.
+std::vector<FlowRecord> ReadAll(std::vector<tcflow_slot>& slots, GenerationReader::Counts* c,
+                                std::vector<GenerationReader::Range> ranges = {},
+                                size_t sink_batch = 3) {
+  if (ranges.empty()) ranges.push_back({0, static_cast<uint32_t>(slots.size())});
+  GenerationReader reader(slots.size(), sink_batch);
   std::vector<FlowRecord> out;
-  for (const tcflow_slot& s : slots) {
-    if (s.stats.packets == 0) continue;
-    FlowRecord r;
-    SlotToRecord(s, ZeroClock(), &r);
-    out.push_back(r);
-  }
+  int calls = 0;
+  bool ok = reader.Read(slots.data(), ranges, ZeroClock(),
+              [&](absl::Span<const FlowRecord> b) {
+                EXPECT_LE(b.size(), sink_batch);
+                EXPECT_FALSE(b.empty());
+                out.insert(out.end(), b.begin(), b.end());
+                ++calls;
+              },
+              c);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(c->records, out.size());
   return out;
 }
 
-// Table-driven: slots of one generation in, records out (in first-slot order).
-TEST(FlowMergeTest, GenerationMergesDuplicateKeys) {
+bool AllZero(const std::vector<tcflow_slot>& slots, uint32_t begin, uint32_t end) {
+  const tcflow_slot zero = {};
+  for (uint32_t i = begin; i < end; ++i) {
+    if (std::memcmp(&slots[i], &zero, sizeof(zero)) != 0) return false;
+  }
+  return true;
+}
+
+// Table-driven: slots of one generation in, records out (order-free: compared by key).
+TEST(GenerationReaderTest, MergesDuplicateKeys) {
   struct Want {
     uint8_t octet;
     uint16_t port;
@@ -137,46 +154,47 @@ TEST(FlowMergeTest, GenerationMergesDuplicateKeys) {
        {{7, 22, 3, 3, 40, 60}}, 1},
       {"empty slots skipped", {Slot(1, 80, 0, 0, 0, 0), Slot(3, 80, 1, 60, 5, 5)},
        {{3, 80, 1, 60, 5, 5}}, 0},
+      {"nothing", {}, {}, 0},
   };
-  SlotMerger merger(16);
   for (const Case& c : cases) {
     std::vector<tcflow_slot> slots = c.slots;
-    merger.Begin(slots.data());
-    merger.Add(0, static_cast<uint32_t>(slots.size()));
-    std::vector<FlowRecord> recs = Emitted(slots);
+    GenerationReader::Counts counts;
+    std::vector<FlowRecord> recs = ReadAll(slots, &counts);
     ASSERT_EQ(recs.size(), c.want.size()) << c.name;
-    for (size_t i = 0; i < recs.size(); ++i) {
-      const Want& w = c.want[i];
-      EXPECT_EQ(recs[i].key.src_addr[15], w.octet) << c.name << " #" << i;
-      EXPECT_EQ(recs[i].key.dst_port, w.port) << c.name << " #" << i;
-      EXPECT_EQ(recs[i].packets, w.packets) << c.name << " #" << i;
-      EXPECT_EQ(recs[i].bytes, w.bytes) << c.name << " #" << i;
-      EXPECT_EQ(recs[i].start_ms, w.start) << c.name << " #" << i;
-      EXPECT_EQ(recs[i].end_ms, w.end) << c.name << " #" << i;
+    for (const Want& w : c.want) {
+      auto it = std::find_if(recs.begin(), recs.end(), [&](const FlowRecord& r) {
+        return r.key.src_addr[15] == w.octet && r.key.dst_port == w.port;
+      });
+      ASSERT_NE(it, recs.end()) << c.name << ": no record for ." << int{w.octet};
+      EXPECT_EQ(it->packets, w.packets) << c.name;
+      EXPECT_EQ(it->bytes, w.bytes) << c.name;
+      EXPECT_EQ(it->start_ms, w.start) << c.name;
+      EXPECT_EQ(it->end_ms, w.end) << c.name;
     }
-    EXPECT_EQ(merger.duplicates(), c.duplicates) << c.name;
-    EXPECT_EQ(merger.rejected(), 0u) << c.name;
+    EXPECT_EQ(counts.duplicates, c.duplicates) << c.name;
+    EXPECT_TRUE(AllZero(slots, 0, slots.size())) << c.name << ": slots not zeroed";
   }
 }
 
-TEST(FlowMergeTest, MergesAcrossSeparateRangesOfOneGeneration) {
-  // Flow slots [0, 2) and overflow-region slots [4, 6) of one half.
+TEST(GenerationReaderTest, MergesAcrossRangesAndLeavesOtherSlotsAlone) {
+  // Flow slots [0, 2) and overflow-region slots [4, 6) of one half; 2 and 3 are not part
+  // of the generation and must be left as they are.
   std::vector<tcflow_slot> slots = {Slot(1, 80, 1, 1, 1, 1), Slot(2, 80, 1, 1, 1, 1),
-                                    Slot(0, 0, 0, 0, 0, 0),  Slot(0, 0, 0, 0, 0, 0),
+                                    Slot(8, 8, 8, 8, 8, 8),  Slot(9, 9, 9, 9, 9, 9),
                                     Slot(2, 80, 5, 5, 1, 1), Slot(3, 80, 1, 1, 1, 1)};
-  SlotMerger merger(slots.size());
-  merger.Begin(slots.data());
-  merger.Add(0, 2);
-  merger.Add(4, 6);
-  EXPECT_EQ(merger.duplicates(), 1u);
-  EXPECT_EQ(slots[1].stats.packets, 6u);
-  EXPECT_EQ(slots[4].stats.packets, 0u);
-  EXPECT_EQ(slots[5].stats.packets, 1u);
+  GenerationReader::Counts c;
+  std::vector<FlowRecord> recs = ReadAll(slots, &c, {{0, 2}, {4, 6}});
+  EXPECT_EQ(recs.size(), 3u);
+  EXPECT_EQ(c.duplicates, 1u);
+  EXPECT_EQ(c.packets, 8u);
+  EXPECT_TRUE(AllZero(slots, 0, 2));
+  EXPECT_TRUE(AllZero(slots, 4, 6));
+  EXPECT_EQ(slots[2].stats.packets, 8u);
+  EXPECT_EQ(slots[3].stats.packets, 9u);
 }
 
-TEST(FlowMergeTest, ManyFlowsWithRandomDuplicatesSumExactly) {
-  // 50k distinct flows, each split over 1-3 slots in shuffled order; also exercises many
-  // Begin() epochs on one table.
+TEST(GenerationReaderTest, ManyFlowsWithRandomDuplicatesSumExactly) {
+  // 50k distinct flows, each split over 1-3 slots in shuffled order.
   constexpr int kFlows = 50000;
   std::vector<tcflow_slot> input;
   uint64_t want_packets = 0;
@@ -191,14 +209,13 @@ TEST(FlowMergeTest, ManyFlowsWithRandomDuplicatesSumExactly) {
     }
   }
   for (size_t i = input.size() - 1; i > 0; --i) std::swap(input[i], input[next() % (i + 1)]);
-  SlotMerger merger(input.size());
-  for (int round = 0; round < 3; ++round) {
+  for (size_t batch : {1, 4096}) {
     std::vector<tcflow_slot> slots = input;
-    merger.Begin(slots.data());
-    merger.Add(0, static_cast<uint32_t>(slots.size()));
-    std::vector<FlowRecord> recs = Emitted(slots);
+    GenerationReader::Counts c;
+    std::vector<FlowRecord> recs = ReadAll(slots, &c, {}, batch);
     ASSERT_EQ(recs.size(), static_cast<size_t>(kFlows));
-    EXPECT_EQ(merger.duplicates(), slots.size() - kFlows);
+    EXPECT_EQ(c.duplicates, slots.size() - kFlows);
+    EXPECT_EQ(c.packets, want_packets);
     uint64_t packets = 0;
     std::vector<bool> seen(kFlows);
     for (const FlowRecord& r : recs) {
@@ -210,22 +227,41 @@ TEST(FlowMergeTest, ManyFlowsWithRandomDuplicatesSumExactly) {
       packets += r.packets;
     }
     EXPECT_EQ(packets, want_packets);
+    EXPECT_TRUE(AllZero(slots, 0, slots.size()));
   }
 }
 
-TEST(FlowMergeTest, RejectsSlotsBeyondCapacityVisibly) {
-  std::vector<tcflow_slot> s = {Slot(1, 1, 1, 1, 1, 1), Slot(2, 1, 1, 1, 1, 1),
-                                Slot(2, 1, 1, 1, 1, 1)};
-  SlotMerger merger(2);
-  merger.Begin(s.data());
-  merger.Add(0, 3);
-  EXPECT_EQ(merger.rejected(), 1u);
-  EXPECT_EQ(merger.duplicates(), 0u);
-  EXPECT_EQ(s[2].stats.packets, 1u) << "a rejected slot is left untouched";
+TEST(GenerationReaderTest, RefusesRangesBeyondCapacity) {
+  std::vector<tcflow_slot> slots = {Slot(1, 1, 1, 1, 1, 1), Slot(2, 1, 1, 1, 1, 1),
+                                    Slot(3, 1, 1, 1, 1, 1)};
+  GenerationReader reader(2, 16);
+  const GenerationReader::Range r[] = {{0, 3}};
+  GenerationReader::Counts c;
+  int calls = 0;
+  EXPECT_FALSE(reader.Read(slots.data(), r, ZeroClock(),
+                           [&](absl::Span<const FlowRecord>) { ++calls; }, &c));
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(slots[0].stats.packets, 1u) << "nothing read, nothing zeroed";
+}
+
+TEST(GenerationReaderTest, ReusableAcrossGenerations) {
+  GenerationReader reader(8, 16);
+  for (int gen = 0; gen < 3; ++gen) {
+    std::vector<tcflow_slot> slots = {Slot(1, 1, 1, 1, 1, 1), Slot(1, 1, 2, 2, 2, 2)};
+    GenerationReader::Counts c;
+    std::vector<FlowRecord> out;
+    const GenerationReader::Range r[] = {{0, 2}};
+    reader.Read(slots.data(), r, ZeroClock(),
+                [&](absl::Span<const FlowRecord> b) { out.insert(out.end(), b.begin(), b.end()); },
+                &c);
+    ASSERT_EQ(out.size(), 1u) << gen;
+    EXPECT_EQ(out[0].packets, 3u);
+    EXPECT_EQ(c.duplicates, 1u);
+  }
 }
 
 TEST(FlowMergeTest, HashSpreadsSimilarKeys) {
-  // Keys differing in one byte anywhere must not collide in the low bits (table index).
+  // Keys differing in one byte anywhere must not collide in the low bits (bitmap index).
   tcflow_slot base = Slot(1, 1, 1, 1, 1, 1);
   std::vector<uint64_t> low;
   for (size_t byte = 0; byte < sizeof(tcflow_flow_key); ++byte) {
