@@ -80,6 +80,9 @@ std::string Rephrase(const std::string& message) {
     return absl::StrCat("\"", QuotedAfter(message, "Value:"), "\" is not a boolean for \"",
                         QuotedAfter(message, "boolean field"), "\" (true or false)");
   }
+  if (message == "Expected integer, got: -") {
+    return "expected a number of 0 or more (negative values are not allowed)";
+  }
   if (absl::EndsWith(message, "got: ")) {
     return absl::StrCat(message.substr(0, message.size() - 7),
                         " before the end of the file (a '}' missing?)");

@@ -108,10 +108,13 @@ class Checker {
           Error(p + ".netns", Quote(n),
                 " is not a namespace name (a file name in /var/run/netns)");
         }
-        ns_key = "name:" + n;
+        ns_key = "/run/netns/" + n;
       } else if (s.has_netns_path()) {
         CheckAbsolutePath(p + ".netns_path", s.netns_path());
-        ns_key = "path:" + s.netns_path();
+        // `ip netns` keeps named namespaces in /run/netns (/var/run is a link to /run):
+        // a path there is the same namespace as the name.
+        ns_key = s.netns_path();
+        if (absl::StartsWith(ns_key, "/var/run/netns/")) ns_key = ns_key.substr(4);
       }
       auto [it, inserted] = namespaces.emplace(ns_key, i);
       if (!inserted) {
