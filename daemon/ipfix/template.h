@@ -39,6 +39,9 @@ struct Template {
   std::vector<TemplateField> fields;
   // Fixed-size records only (flow templates); 0 when a field is variable-length.
   uint16_t record_length = 0;
+  // Set when the fields are exactly the default template's: EncodeFlowRecord then takes a
+  // straight-line path (the hot path of the default configuration).
+  bool is_default = false;
 
   bool is_options() const { return scope_count > 0; }
   // Size of this template's record inside a (options) template set.
@@ -63,6 +66,8 @@ absl::StatusOr<Template> BuildFlowTemplate(uint16_t id, int ip_version,
 
 // Writes `record` as a data record of flow template `t` at `out` (t.record_length bytes).
 void EncodeFlowRecord(const Template& t, const FlowRecord& record, uint8_t* out);
+// The field-by-field path for any template (EncodeFlowRecord uses it for non-default ones).
+void EncodeFlowRecordGeneric(const Template& t, const FlowRecord& record, uint8_t* out);
 
 // The options templates (RFC 7011 section 4).
 Template ReliabilityOptionsTemplate();  // scope exportingProcessId

@@ -94,6 +94,24 @@ TEST(TemplateTest, EncodesExactBytes) {
   }
 }
 
+// The straight-line default path writes what the field-by-field path writes.
+TEST(TemplateTest, DefaultFastPathMatchesGenericPath) {
+  for (int family : {4, 6}) {
+    auto t = BuildFlowTemplate(family == 4 ? kIpv4TemplateId : kIpv6TemplateId, family,
+                               DefaultTemplateElementNames());
+    ASSERT_TRUE(t.ok());
+    ASSERT_TRUE(t->is_default);
+    for (const FlowRecord& r : SyntheticFlows(500, family == 6 ? 1.0 : 0.0, 1700000000000)) {
+      std::vector<uint8_t> fast(t->record_length, 0xaa), slow(t->record_length, 0x55);
+      EncodeFlowRecord(*t, r, fast.data());
+      EncodeFlowRecordGeneric(*t, r, slow.data());
+      ASSERT_EQ(Hex(fast.data(), fast.size()), Hex(slow.data(), slow.size()));
+    }
+  }
+  auto other = BuildFlowTemplate(kIpv4TemplateId, 4, AllFlowElementNames());
+  EXPECT_FALSE(other->is_default);
+}
+
 TEST(TemplateTest, EncodesIpv6ExactBytes) {
   auto v6 = BuildFlowTemplate(kIpv6TemplateId, 6,
                               {"sourceIPv6Address", "destinationIPv6Address", "flowLabelIPv6",

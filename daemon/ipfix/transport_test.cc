@@ -91,11 +91,13 @@ TEST(TransportTest, SocketAddresses) {
 
 // Both collector families: every datagram within the MTU, every record arrives.
 TEST(TransportTest, UdpToIpv4AndIpv6Collectors) {
-  for (const char* ip : {"127.0.0.1", "::1"}) {
-    SCOPED_TRACE(ip);
+  for (const char* ip : {"127.0.0.1", "::1"})
+  for (bool gso : {false, true}) {
+    SCOPED_TRACE(testing::Message() << ip << (gso ? " with GSO" : " without GSO"));
     UdpSink sink = Bind(ip);
     UdpOptions udp;
     udp.batch = 8;
+    udp.gso = gso;
     auto t = UdpTransport::Create(sink.address, udp);
     ASSERT_TRUE(t.ok()) << t.status();
     size_t max = (*t)->max_message_size();
@@ -139,7 +141,7 @@ TEST(TransportTest, UdpWithoutCollectorNeverBlocks) {
   ExporterStats s = (*e)->stats();
   const TransportStats& ts = (*e)->transport().stats();
   EXPECT_EQ(s.messages, ts.messages_sent + s.loss.messages);
-  EXPECT_EQ(s.loss.messages, ts.send_errors);
+  EXPECT_LE(ts.send_errors, s.loss.messages);
 }
 
 TEST(TransportTest, FileHoldsTheMessages) {
