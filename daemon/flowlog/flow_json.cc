@@ -98,6 +98,11 @@ void FormatIso8601Ms(int64_t unix_ms, char (&buf)[32]) {
 }
 
 void AppendFlowJson(const FlowRecord& r, const InterfaceNamer* namer, std::string* out) {
+  AppendFlowObject(r, namer, out);
+  out->push_back('\n');
+}
+
+void AppendFlowObject(const FlowRecord& r, const InterfaceNamer* namer, std::string* out) {
   const tcflow_flow_key& k = r.key;
   char start[32], end[32];
   FormatIso8601Ms(r.start_ms, start);
@@ -143,7 +148,7 @@ void AppendFlowJson(const FlowRecord& r, const InterfaceNamer* namer, std::strin
                   ",\"ext_hdr_bitmap\":", r.ext_hdr_bitmap, ",\"ext_hdr_depth\":",
                   r.ext_hdr_depth, ",\"key_flags\":");
   AppendKeyFlags(k.key_flags, out);
-  absl::StrAppend(out, ",\"end_reason\":\"", FlowEndReasonName(r.end_reason), "\"}\n");
+  absl::StrAppend(out, ",\"end_reason\":\"", FlowEndReasonName(r.end_reason), "\"}");
 }
 
 }  // namespace tcflow::flowlog

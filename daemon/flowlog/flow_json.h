@@ -38,6 +38,9 @@ using InterfaceNamer = std::function<absl::string_view(uint32_t ifindex)>;
 
 // Appends the record's JSON object and a '\n'. Allocates only if `out` must grow.
 void AppendFlowJson(const FlowRecord& record, const InterfaceNamer* namer, std::string* out);
+// The same object without the newline (for arrays, e.g. the dump reply:
+// JsonWriter::Raw() it).
+void AppendFlowObject(const FlowRecord& record, const InterfaceNamer* namer, std::string* out);
 
 }  // namespace tcflow::flowlog
 
