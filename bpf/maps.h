@@ -90,16 +90,20 @@ struct {
 #define TCFLOW_CACHE_V4 256 /* power of two */
 #define TCFLOW_CACHE_V6 128 /* power of two */
 
+/* Keys as the 64-bit words of struct tcflow_index_key_v4/_v6 (compared in registers). */
+#define TCFLOW_KEY_WORDS_V4 (sizeof(struct tcflow_index_key_v4) / 8)
+#define TCFLOW_KEY_WORDS_V6 (sizeof(struct tcflow_index_key_v6) / 8)
+
 struct tcflow_cache_v4 {
-  struct tcflow_index_key_v4 key;
+  __u64 key[TCFLOW_KEY_WORDS_V4];
   __u32 slot;
-  __u32 pad;
+  __u32 valid;
 };
 
 struct tcflow_cache_v6 {
-  struct tcflow_index_key_v6 key;
+  __u64 key[TCFLOW_KEY_WORDS_V6];
   __u32 slot;
-  __u32 pad;
+  __u32 valid;
 };
 
 struct tcflow_pcpu {

@@ -60,7 +60,7 @@ struct tcflow_parsed {
   __u8 icmp_code;
   __u8 has_icmp;
   __u8 ext_count[TCFLOW_EXT_HEADER_COUNT];
-  __u8 src6[16], dst6[16];
+  __u64 src6[2], dst6[2]; /* as loaded: network byte order */
 };
 
 static __always_inline __u32 tcflow_min_u32(__u32 a, __u32 b) { return a < b ? a : b; }
@@ -316,8 +316,10 @@ static __always_inline int tcflow_parse(struct __sk_buff *skb, struct tcflow_par
     p->tos = (w0 >> 20) & 0xff;
     p->flow_label = w0 & 0xfffff;
     p->ttl = ip[7];
-    __builtin_memcpy(p->src6, ip + 8, 16);
-    __builtin_memcpy(p->dst6, ip + 24, 16);
+    p->src6[0] = *(__u64 *)(ip + 8); /* 8-byte loads: unaligned packet loads are fine */
+    p->src6[1] = *(__u64 *)(ip + 16);
+    p->dst6[0] = *(__u64 *)(ip + 24);
+    p->dst6[1] = *(__u64 *)(ip + 32);
     p->hdr_len = 40;
     __u8 nh = ip[6];
     if (tcflow_ext_kind(nh) < 0) {

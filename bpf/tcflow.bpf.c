@@ -76,26 +76,40 @@ static __always_inline __u64 tcflow_now(struct tcflow_pcpu *pc) {
   return pc->clock_ns;
 }
 
-/* Adds one packet to a slot other CPUs may be adding to as well. */
+/*
+ * Adds one packet to a slot. A flow slot is owned by one CPU (the index key carries the CPU,
+ * see tcflow_handle), and tc programs never nest on a CPU, so its counters take plain adds,
+ * like any per-CPU map value. Overflow records and slots of CPUs >= 255 are shared between
+ * CPUs and take atomic adds.
+ */
 static __always_inline void tcflow_meter(struct tcflow_slot *s, const struct tcflow_parsed *p,
-                                         __u32 segs, __u64 bytes, __u64 now) {
+                                         __u32 segs, __u64 bytes, __u64 now, int shared) {
   struct tcflow_flow_stats *fs = &s->stats;
 
-  __sync_fetch_and_add(&fs->packets, segs);
-  __sync_fetch_and_add(&fs->bytes, bytes);
+  if (shared) {
+    __sync_fetch_and_add(&fs->packets, segs);
+    __sync_fetch_and_add(&fs->bytes, bytes);
+  } else {
+    fs->packets += segs;
+    fs->bytes += bytes;
+  }
   if (fs->last_seen_ns < now) fs->last_seen_ns = now;
-  /* tcp_flags shares an aligned 32-bit word with min_ttl/max_ttl (little and big endian
-   * alike, OR-ing zero bytes leaves them as they are); BPF atomics are 32/64-bit. */
+  /* tcp_flags shares an aligned 32-bit word with min_ttl/max_ttl; OR-ing zero bytes leaves
+   * those as they are (BPF atomics are 32/64-bit only). */
   if (p->tcp_flags & ~fs->tcp_flags) {
-    __u32 w = p->tcp_flags;
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w <<= 16;
-#endif
-    __sync_fetch_and_or((__u32 *)&fs->tcp_flags, w);
+    if (shared)
+      __sync_fetch_and_or((__u32 *)&fs->tcp_flags, (__u32)p->tcp_flags);
+    else
+      fs->tcp_flags |= p->tcp_flags;
   }
   if (p->ttl < fs->min_ttl) fs->min_ttl = p->ttl;
   if (p->ttl > fs->max_ttl) fs->max_ttl = p->ttl;
-  if (p->ext_bitmap & ~fs->ext_hdr_bitmap) __sync_fetch_and_or(&fs->ext_hdr_bitmap, p->ext_bitmap);
+  if (p->ext_bitmap & ~fs->ext_hdr_bitmap) {
+    if (shared)
+      __sync_fetch_and_or(&fs->ext_hdr_bitmap, p->ext_bitmap);
+    else
+      fs->ext_hdr_bitmap |= p->ext_bitmap;
+  }
   if (p->ext_depth > fs->ext_hdr_depth) fs->ext_hdr_depth = p->ext_depth;
   if (p->is_fragment && !fs->frag_id) fs->frag_id = p->frag_id;
 }
@@ -120,8 +134,11 @@ static __always_inline void tcflow_init_slot(struct tcflow_slot *s, const struct
     da[2] = bpf_htonl(0xffff);
     da[3] = p->dst4;
   } else {
-    __builtin_memcpy(k->src_addr, p->src6, 16);
-    __builtin_memcpy(k->dst_addr, p->dst6, 16);
+    __u64 *sa = (__u64 *)k->src_addr, *da = (__u64 *)k->dst_addr; /* 8-aligned in the slot */
+    sa[0] = p->src6[0];
+    sa[1] = p->src6[1];
+    da[0] = p->dst6[0];
+    da[1] = p->dst6[1];
   }
   k->src_port = p->src_port;
   k->dst_port = p->dst_port;
@@ -162,7 +179,7 @@ static __always_inline void tcflow_overflow(struct tcflow_stats *st, struct tcfl
     s = bpf_map_lookup_elem(&tcflow_slots, &i);
     if (s) {
       st->flows_not_created += segs;
-      tcflow_meter(s, p, segs, bytes, now);
+      tcflow_meter(s, p, segs, bytes, now, 1);
       return;
     }
   } else {
@@ -245,23 +262,36 @@ static __always_inline void tcflow_ext_event(struct __sk_buff *skb, struct tcflo
   bpf_ringbuf_submit(ev, 0);
 }
 
-static __always_inline __u32 tcflow_hash32(__u32 h) { return h * 0x9E3779B1u; }
+/*
+ * The index keys are built as 64-bit words in registers (the layouts of
+ * tcflow_index_key_v4/_v6 on a little-endian target, which BPF objects here are: bpfel),
+ * compared against the per-CPU cache in registers, and stored to the stack only on a cache
+ * miss. Building them field by field would cost narrow stores followed by wide loads.
+ */
+_Static_assert(sizeof(struct tcflow_index_key_v4) == 40, "v4 key is 5 words");
+_Static_assert(sizeof(struct tcflow_index_key_v6) == 64, "v6 key is 8 words");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v4, src_port) == 24, "v4 word 3");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v4, mark) == 32, "v4 word 4");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v6, src_port) == 48, "v6 word 6");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v6, mark) == 56, "v6 word 7");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "key words assume a little-endian BPF target"
+#endif
 
-static __always_inline int tcflow_key_eq_v4(const struct tcflow_index_key_v4 *a,
-                                            const struct tcflow_index_key_v4 *b) {
-  const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+union tcflow_key_v4_words {
+  struct tcflow_index_key_v4 k;
+  __u64 w[TCFLOW_KEY_WORDS_V4];
+};
+
+union tcflow_key_v6_words {
+  struct tcflow_index_key_v6 k;
+  __u64 w[TCFLOW_KEY_WORDS_V6];
+};
+
+static __always_inline __u32 tcflow_fold(__u64 x) {
+  x ^= x >> 32;
+  return (__u32)x * 0x9E3779B1u;
 }
-
-static __always_inline int tcflow_key_eq_v6(const struct tcflow_index_key_v6 *a,
-                                            const struct tcflow_index_key_v6 *b) {
-  const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
-          (x[5] ^ y[5]) | (x[6] ^ y[6]) | (x[7] ^ y[7])) == 0;
-}
-
-_Static_assert(sizeof(struct tcflow_index_key_v4) == 40, "v4 key compared as 5 words");
-_Static_assert(sizeof(struct tcflow_index_key_v6) == 64, "v6 key compared as 8 words");
 
 /* Takes a new slot for the packet's flow; returns its index in the half, or -1 (full). */
 static __always_inline int tcflow_new_slot(struct tcflow_control *ctl, __u32 half,
@@ -333,120 +363,114 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
   struct tcflow_slot *s = 0;
   __u32 slot_i;
 
+  const __u64 w1 = (__u64)ifindex | (__u64)other << 32;
+  const __u64 wp = (__u64)p->src_port | (__u64)p->dst_port << 16 | (__u64)vlan << 32 |
+                   (__u64)ivlan << 48;
+  /* The slot's owner: this CPU (+1) in the key's last byte, so each CPU counts a flow in a
+   * slot of its own with plain adds (the drain merges a flow's slots by key). CPUs past 254
+   * share owner 0, whose slots are updated atomically. */
+  const __u32 cpu = bpf_get_smp_processor_id();
+  const __u8 owner = cpu < 255 ? cpu + 1 : 0;
+  const __u64 wm = (__u64)mark | (__u64)p->protocol << 32 | (__u64)dir << 40 |
+                   (__u64)p->key_flags << 48 | (__u64)owner << 56;
   if (p->ip_version == 4) {
-    struct tcflow_index_key_v4 k = {
-        .generation = gen,
-        .ifindex = ifindex,
-        .other_ifindex = other,
-        .src_addr = p->src4,
-        .dst_addr = p->dst4,
-        .src_port = p->src_port,
-        .dst_port = p->dst_port,
-        .vlan_id = vlan,
-        .inner_vlan_id = ivlan,
-        .mark = mark,
-        .protocol = p->protocol,
-        .direction = dir,
-        .key_flags = p->key_flags,
-    };
+    const __u64 wa = (__u64)p->src4 | (__u64)p->dst4 << 32;
     struct tcflow_cache_v4 *c = 0;
     if (tcflow_cfg_flow_cache) {
-      __u32 h = tcflow_hash32(p->src4 ^ p->dst4 ^ ((__u32)p->src_port << 16 | p->dst_port) ^
-                              p->protocol ^ ifindex) >> 24;
-      c = &pc->v4[h & (TCFLOW_CACHE_V4 - 1)];
-      if (c->pad && tcflow_key_eq_v4(&c->key, &k)) {
+      c = &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
+      if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
+                       (c->key[3] ^ wp) | (c->key[4] ^ wm)) == 0) {
         __u32 i = half_base + c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
       }
     }
-    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v4, &k);
+    union tcflow_key_v4_words k;
+    k.w[0] = gen;
+    k.w[1] = w1;
+    k.w[2] = wa;
+    k.w[3] = wp;
+    k.w[4] = wm;
+    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v4, &k.k);
     if (v) {
       slot_i = *v;
       __u32 i = half_base + slot_i;
       s = bpf_map_lookup_elem(&tcflow_slots, &i);
-      if (s) {
-        if (c) {
-          c->key = k;
-          c->slot = slot_i;
-          c->pad = 1;
-        }
-        goto existing;
-      }
+    } else {
+      int n = tcflow_new_slot(ctl, half, half_base, &s);
+      if (n < 0 || !s) goto overflow;
+      slot_i = n;
+      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
+      bpf_map_update_elem(&tcflow_idx_v4, &k.k, &slot_i, BPF_ANY);
     }
-    int n = tcflow_new_slot(ctl, half, half_base, &s);
-    if (n < 0 || !s) goto overflow;
-    slot_i = n;
-    tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
-    bpf_map_update_elem(&tcflow_idx_v4, &k, &slot_i, BPF_ANY);
+    if (!s) goto overflow; /* cannot happen: index values are always < slots_per_half */
     if (c) {
-      c->key = k;
+      c->key[0] = gen;
+      c->key[1] = w1;
+      c->key[2] = wa;
+      c->key[3] = wp;
+      c->key[4] = wm;
       c->slot = slot_i;
-      c->pad = 1;
+      c->valid = 1;
     }
-    goto created;
+    if (v) goto existing;
+    goto events;
   } else {
-    struct tcflow_index_key_v6 k = {
-        .generation = gen,
-        .ifindex = ifindex,
-        .other_ifindex = other,
-        .src_port = p->src_port,
-        .dst_port = p->dst_port,
-        .vlan_id = vlan,
-        .inner_vlan_id = ivlan,
-        .mark = mark,
-        .protocol = p->protocol,
-        .direction = dir,
-        .key_flags = p->key_flags,
-    };
-    __builtin_memcpy(k.src_addr, p->src6, 16);
-    __builtin_memcpy(k.dst_addr, p->dst6, 16);
+    const __u64 s0 = p->src6[0], s1 = p->src6[1], d0 = p->dst6[0], d1 = p->dst6[1];
     struct tcflow_cache_v6 *c = 0;
     if (tcflow_cfg_flow_cache) {
-      const __u32 *sa = (const __u32 *)p->src6, *da = (const __u32 *)p->dst6;
-      __u32 h = tcflow_hash32(sa[0] ^ sa[1] ^ sa[2] ^ sa[3] ^ da[0] ^ da[1] ^ da[2] ^ da[3] ^
-                              ((__u32)p->src_port << 16 | p->dst_port) ^ p->protocol ^ ifindex) >>
-                24;
-      c = &pc->v6[h & (TCFLOW_CACHE_V6 - 1)];
-      if (c->pad && tcflow_key_eq_v6(&c->key, &k)) {
+      c = &pc->v6[(tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1)];
+      if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ s0) |
+                       (c->key[3] ^ s1) | (c->key[4] ^ d0) | (c->key[5] ^ d1) |
+                       (c->key[6] ^ wp) | (c->key[7] ^ wm)) == 0) {
         __u32 i = half_base + c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
       }
     }
-    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v6, &k);
+    union tcflow_key_v6_words k;
+    k.w[0] = gen;
+    k.w[1] = w1;
+    k.w[2] = s0;
+    k.w[3] = s1;
+    k.w[4] = d0;
+    k.w[5] = d1;
+    k.w[6] = wp;
+    k.w[7] = wm;
+    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v6, &k.k);
     if (v) {
       slot_i = *v;
       __u32 i = half_base + slot_i;
       s = bpf_map_lookup_elem(&tcflow_slots, &i);
-      if (s) {
-        if (c) {
-          c->key = k;
-          c->slot = slot_i;
-          c->pad = 1;
-        }
-        goto existing;
-      }
+    } else {
+      int n = tcflow_new_slot(ctl, half, half_base, &s);
+      if (n < 0 || !s) goto overflow;
+      slot_i = n;
+      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
+      bpf_map_update_elem(&tcflow_idx_v6, &k.k, &slot_i, BPF_ANY);
     }
-    int n = tcflow_new_slot(ctl, half, half_base, &s);
-    if (n < 0 || !s) goto overflow;
-    slot_i = n;
-    tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
-    bpf_map_update_elem(&tcflow_idx_v6, &k, &slot_i, BPF_ANY);
+    if (!s) goto overflow;
     if (c) {
-      c->key = k;
+      c->key[0] = gen;
+      c->key[1] = w1;
+      c->key[2] = s0;
+      c->key[3] = s1;
+      c->key[4] = d0;
+      c->key[5] = d1;
+      c->key[6] = wp;
+      c->key[7] = wm;
       c->slot = slot_i;
-      c->pad = 1;
+      c->valid = 1;
     }
-    goto created;
+    if (v) goto existing;
+    goto events;
   }
 
 existing:
-  tcflow_meter(s, p, segs, bytes, now);
+  tcflow_meter(s, p, segs, bytes, now, owner == 0);
   goto events;
 overflow:
   tcflow_overflow(st, ctl, gen, half_base, half, p, ifindex, dir, segs, bytes, now);
-created:
 events:
   if (p->ip_version == 6) {
     if (tcflow_cfg_ndp_events && p->has_icmp && p->icmp_type >= 133 && p->icmp_type <= 137)

@@ -13,6 +13,10 @@
  *     generation number* (never only the half: an old entry must never point into a reused
  *     slot). Entries are never deleted: old generations simply stop matching and age out. A
  *     flow evicted early gets a second slot in the same generation; the drain merges by key.
+ *   - Each CPU counts a flow in a slot of its own: the index keys carry the CPU (`owner`,
+ *     the last byte), so a slot's counters are only ever written by one CPU and take plain
+ *     adds, like per-CPU map values. A flow seen on several CPUs has several slots in a
+ *     generation; the drain merges them by flow key (as it merges a flow evicted early).
  *   - A new flow takes the next slot of its half with an atomic fetch-and-add on
  *     control.next_slot[half]. When the half is full the packet still counts: into a
  *     per-interface/direction overflow record (a slot in the half's overflow region), and
@@ -157,7 +161,7 @@ struct tcflow_index_key_v4 {
   __u8 protocol;
   __u8 direction;
   __u8 key_flags;
-  __u8 reserved;
+  __u8 reserved; /* owner: CPU + 1 whose slot this is (0: shared, CPUs >= 255) */
 };
 
 struct tcflow_index_key_v6 {
@@ -174,7 +178,7 @@ struct tcflow_index_key_v6 {
   __u8 protocol;
   __u8 direction;
   __u8 key_flags;
-  __u8 reserved;
+  __u8 reserved; /* owner, as in tcflow_index_key_v4 */
 };
 
 struct tcflow_overflow_key {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include <bpf/bpf.h>
@@ -58,6 +59,15 @@ struct RunResult {
   uint32_t retval = 0;
   bool output_equal = false;
 };
+
+// Pins the calling thread to one CPU: the programs give each CPU its own slot for a flow,
+// so a test that expects one record per flow must run its frames on one CPU.
+inline bool PinToCpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof(set), &set) == 0;
+}
 
 class Datapath {
  public:
