@@ -3,6 +3,7 @@
 // behind tcflow's back is reported (and put back when configured).
 #include <bpf/libbpf.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -230,6 +231,63 @@ TEST(NetlinkWatchTest, FilterRemovedIsOnlyReportedWhenReattachIsOff) {
   EXPECT_EQ(f.log.Count(WatchEvent::Kind::kReattached), 0);
   EXPECT_EQ(f.OurFilters("hot3"), 1) << "only the ingress filter is left";
   EXPECT_TRUE((*watcher)->Attached().empty());
+}
+
+// Waits until `done()` or the timeout; true when done.
+bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+TEST(NetlinkWatchTest, AllButLoopbackStormRenameAndDownUp) {
+  Fixture f;
+  ASSERT_OK(f.Build("storm"));
+  netlink::WatcherOptions options = f.Options();
+  options.selector = {};
+  options.selector.all_but_loopback = true;
+  options.selector.exclude = {"skip*"};
+  auto watcher = LinkWatcher::Start(std::move(options));
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  EXPECT_EQ(f.OurFilters("lo"), 0) << "loopback is never selected by 'all but loopback'";
+  EXPECT_TRUE((*watcher)->Attached().empty());
+
+  // A burst of links: every one ends up attached, none fails.
+  constexpr int kLinks = 200;
+  absl::Time start = absl::Now();
+  ASSERT_OK(f.ns->AddDummies("st", kLinks));
+  ASSERT_TRUE(WaitUntil([&] { return (*watcher)->Attached().size() == kLinks; },
+                        absl::Seconds(5)))
+      << (*watcher)->Attached().size() << " of " << kLinks << " attached";
+  std::printf("%d links created and attached in %s\n", kLinks,
+              absl::FormatDuration(absl::Now() - start).c_str());
+  EXPECT_EQ(f.OurFilters("st0"), 2);
+  EXPECT_EQ(f.OurFilters(absl::StrCat("st", kLinks - 1)), 2);
+  EXPECT_EQ(f.log.Count(WatchEvent::Kind::kAttachFailed), 0) << f.log.Dump();
+
+  // Renamed out of the selection: detached. Renamed back in: attached again.
+  start = absl::Now();
+  ASSERT_OK(f.ns->RenameLink("st0", "skip0"));
+  ASSERT_TRUE(f.log.WaitFor(WatchEvent::Kind::kDetached, "skip0", start, absl::Seconds(1)))
+      << f.log.Dump();
+  EXPECT_EQ(f.OurFilters("skip0"), 0);
+  start = absl::Now();
+  ASSERT_OK(f.ns->RenameLink("skip0", "back0"));
+  ASSERT_TRUE(f.log.WaitFor(WatchEvent::Kind::kAttached, "back0", start, absl::Seconds(1)))
+      << f.log.Dump();
+  EXPECT_EQ(f.OurFilters("back0"), 2);
+
+  // Up and down again changes nothing: still exactly one filter per hook.
+  ASSERT_OK(f.ns->SetUp("back0"));
+  ASSERT_OK(f.ns->SetDown("back0"));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(f.OurFilters("back0"), 2);
+  EXPECT_EQ((*watcher)->Attached().size(), static_cast<size_t>(kLinks));
+  EXPECT_EQ(f.log.Count(WatchEvent::Kind::kAttachFailed), 0) << f.log.Dump();
+  EXPECT_EQ(f.log.Count(WatchEvent::Kind::kFilterRemoved), 0) << f.log.Dump();
 }
 
 }  // namespace

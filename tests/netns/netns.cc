@@ -174,17 +174,35 @@ absl::Status Namespace::DeleteLink(const std::string& name) const {
   return rc < 0 ? NlError(rc, absl::StrCat("delete link ", name)) : absl::OkStatus();
 }
 
-absl::Status Namespace::SetUp(const std::string& name) const {
-  auto sock = RouteSocket(*this);
+// Applies `edit` to a change request for link `name`.
+static absl::Status ChangeLink(const Namespace& ns, const std::string& name,
+                               const std::function<void(rtnl_link*)>& edit,
+                               absl::string_view what) {
+  auto sock = RouteSocket(ns);
   if (!sock.ok()) return sock.status();
   rtnl_link* raw = nullptr;
   int rc = rtnl_link_get_kernel(sock->get(), 0, name.c_str(), &raw);
   if (rc < 0) return NlError(rc, absl::StrCat("get link ", name));
   LinkPtr orig(raw);
   LinkPtr change(rtnl_link_alloc());
-  rtnl_link_set_flags(change.get(), IFF_UP);
+  edit(change.get());
   rc = rtnl_link_change(sock->get(), orig.get(), change.get(), 0);
-  return rc < 0 ? NlError(rc, absl::StrCat("set ", name, " up")) : absl::OkStatus();
+  return rc < 0 ? NlError(rc, absl::StrCat(what, " ", name)) : absl::OkStatus();
+}
+
+absl::Status Namespace::SetUp(const std::string& name) const {
+  return ChangeLink(*this, name, [](rtnl_link* l) { rtnl_link_set_flags(l, IFF_UP); },
+                    "set up");
+}
+
+absl::Status Namespace::SetDown(const std::string& name) const {
+  return ChangeLink(*this, name, [](rtnl_link* l) { rtnl_link_unset_flags(l, IFF_UP); },
+                    "set down");
+}
+
+absl::Status Namespace::RenameLink(const std::string& from, const std::string& to) const {
+  return ChangeLink(*this, from, [&](rtnl_link* l) { rtnl_link_set_name(l, to.c_str()); },
+                    absl::StrCat("rename to ", to));
 }
 
 absl::StatusOr<int> Namespace::IfIndex(const std::string& name) const {

@@ -51,6 +51,9 @@ class Namespace {
   absl::Status AddDummies(const std::string& prefix, int count) const;
   absl::Status DeleteLink(const std::string& name) const;
   absl::Status SetUp(const std::string& name) const;
+  absl::Status SetDown(const std::string& name) const;
+  // Renames a link (the kernel wants it down).
+  absl::Status RenameLink(const std::string& from, const std::string& to) const;
   absl::StatusOr<int> IfIndex(const std::string& name) const;
   // "10.1.0.1/24" or "fd00::1/64" (IPv6 without duplicate address detection).
   absl::Status AddAddress(const std::string& ifname, const std::string& cidr) const;
