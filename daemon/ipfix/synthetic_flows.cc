@@ -57,13 +57,16 @@ FlowRecord SyntheticFlow(uint64_t i, bool ipv6, int64_t end_ms) {
     SetV4(k.src_addr, 0x0a000000u + static_cast<uint32_t>(i % 0xffffff) + 1);  // 10/8
     SetV4(k.dst_addr, 0xc6120000u + (h & 0xffff));                            // 198.18/15
   }
-  switch (i % 4) {
+  // (i + i/4) % 4 rather than i % 4, so every protocol shows up in each family whatever
+  // the IPv4/IPv6 mix.
+  const uint64_t kind = (i + i / 4) % 4;
+  switch (kind) {
     case 0:
     case 1:
       k.protocol = 6;
       k.src_port = static_cast<uint16_t>(1024 + i % 60000);
-      k.dst_port = (i % 4) == 0 ? 443 : 80;
-      r.tcp_flags = (i % 4) == 0 ? 0x1b : 0x12;
+      k.dst_port = kind == 0 ? 443 : 80;
+      r.tcp_flags = kind == 0 ? 0x1b : 0x12;
       break;
     case 2:
       k.protocol = 17;
@@ -87,7 +90,7 @@ FlowRecord SyntheticFlow(uint64_t i, bool ipv6, int64_t end_ms) {
   r.start_ms = r.end_ms - static_cast<int64_t>(1000 + h % 60000);
   r.flow_label = ipv6 ? (h & 0xfffff) : 0;
   r.frag_id = (i % 11 == 0) ? (h & 0xffff) + 1 : 0;
-  r.ext_hdr_bitmap = ipv6 && (i % 6 == 0) ? 0x12 : 0;
+  r.ext_hdr_bitmap = ipv6 && ((h >> 4) % 3 == 0) ? 0x12 : 0;
   r.min_ttl = static_cast<uint8_t>(32 + i % 32);
   r.max_ttl = static_cast<uint8_t>(r.min_ttl + i % 8);
   r.tos = static_cast<uint8_t>((i % 8) << 2);

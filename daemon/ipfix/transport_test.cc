@@ -7,12 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/ipfix/collector.h"
 #include "daemon/ipfix/decoder.h"
 #include "daemon/ipfix/exporter.h"
 #include "daemon/ipfix/file_transport.h"
@@ -176,6 +178,55 @@ TEST(TransportTest, FileHoldsTheMessages) {
   }
   EXPECT_EQ(records, 2 * flows.size());
   EXPECT_GT(messages, 100u);
+}
+
+// Several collectors at once, each with its own domain, templates and sequence numbers.
+TEST(TransportTest, SeveralCollectors) {
+  UdpSink v4 = Bind("127.0.0.1");
+  UdpSink v6 = Bind("::1");
+  std::vector<CollectorOptions> collectors(2);
+  collectors[0].address = v4.address.ToString();
+  collectors[0].exporter.observation_domain_id = 10;
+  collectors[1].address = v6.address.ToString();
+  collectors[1].exporter.observation_domain_id = 20;
+  collectors[1].mtu = 9000;
+  auto set = ExporterSet::Create(collectors, kT0);
+  ASSERT_TRUE(set.ok()) << set.status();
+  std::vector<FlowRecord> flows = SyntheticFlows(3000, 0.5, 1700000000000);
+  set->Export(flows, kT0);
+  struct Want {
+    UdpSink* sink;
+    uint32_t domain;
+    size_t max;
+  };
+  for (const Want& w : {Want{&v4, 10, 1472}, Want{&v6, 20, 8952}}) {
+    SCOPED_TRACE(w.domain);
+    Decoder d;
+    size_t records = 0, biggest = 0;
+    uint32_t seq = 0;
+    for (const auto& m : Receive(w.sink->fd.get())) {
+      DecodedMessage dm;
+      ASSERT_TRUE(d.Decode(m, &dm).ok());
+      EXPECT_EQ(dm.domain, w.domain);
+      EXPECT_EQ(dm.sequence, seq);
+      seq += dm.records.size();
+      biggest = std::max(biggest, m.size());
+      for (const DecodedRecord& r : dm.records) records += r.options ? 0 : 1;
+    }
+    EXPECT_EQ(records, flows.size());
+    EXPECT_LE(biggest, w.max);
+    EXPECT_GT(biggest, w.max - 100);
+  }
+}
+
+TEST(TransportTest, SeveralCollectorsErrorsNameTheCollector) {
+  std::vector<CollectorOptions> collectors(2);
+  collectors[0].address = "127.0.0.1:4739";
+  collectors[1].address = "[::1]";
+  auto set = ExporterSet::Create(collectors, kT0);
+  ASSERT_FALSE(set.ok());
+  EXPECT_EQ(set.status().message(),
+            "collector[1] [::1]: \"[::1]\" is not [IPV6]:PORT");
 }
 
 }  // namespace
