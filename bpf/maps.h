@@ -76,6 +76,11 @@ struct {
   __uint(max_entries, 256 * 1024);
 } tcflow_events SEC(".maps");
 
+/* Ring-buffer records carry no type in the map definition; this unused object puts
+ * struct tcflow_event into the object's BTF, so //bpf:abi_layout_test can compare its
+ * layout with the C++ side's. The section is no map: libbpf skips it. */
+struct tcflow_event tcflow_btf_event __attribute__((section(".tcflow_btf"), used));
+
 /*
  * Per-CPU scratch, private to the programs (not part of the ABI):
  *  - a clock cache: the coarse monotonic clock only moves once per tick, so it is read
