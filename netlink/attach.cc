@@ -51,9 +51,10 @@ absl::StatusOr<Attacher> Attacher::Create(RtnlSocket* sock, AttachOptions option
   if (options.priority == 0 || options.handle == 0) {
     return absl::InvalidArgumentError("tcflow's filter priority and handle must be non-zero");
   }
-  auto id = sock->NamespaceId();
-  if (!id.ok()) return id.status();
-  return Attacher(sock, std::move(options), *id);
+  // Without a namespace identity the markers cannot be keyed: keep them in memory only
+  // (a later detach then leaves the qdisc in place, the safe direction).
+  if (sock->NamespaceId().empty()) options.state_dir.clear();
+  return Attacher(sock, std::move(options), sock->NamespaceId());
 }
 
 bool Attacher::IsTcflowFilter(const FilterInfo& f) const {

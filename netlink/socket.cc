@@ -2,13 +2,11 @@
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <linux/sockios.h>
 #include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -137,21 +135,22 @@ absl::StatusOr<std::unique_ptr<RtnlSocket>> RtnlSocket::Open(std::initializer_li
     // Link storms (a thousand interfaces at once) must not overflow the queue easily.
     nl_socket_set_buffer_size(sock.get(), 4 << 20, 0);
   }
-  return std::unique_ptr<RtnlSocket>(new RtnlSocket(std::move(sock)));
+  if (groups.size() == 0) {
+    // A kernel that never answers must not hang a command forever.
+    timeval timeout = {30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  }
+  std::unique_ptr<RtnlSocket> result(new RtnlSocket(std::move(sock)));
+  // The calling thread is in the socket's namespace right now (that is how the socket got
+  // there), and reading its nsfs inode needs no privilege, unlike SIOCGSKNS.
+  struct stat st;
+  if (stat("/proc/thread-self/ns/net", &st) == 0) {
+    result->namespace_id_ = absl::StrCat(st.st_dev, "-", st.st_ino);
+  }
+  return result;
 }
 
 int RtnlSocket::fd() const { return nl_socket_get_fd(sock_.get()); }
-
-absl::StatusOr<std::string> RtnlSocket::NamespaceId() const {
-  int ns_fd = ioctl(fd(), SIOCGSKNS);
-  if (ns_fd < 0) return ErrnoStatus(errno, "SIOCGSKNS");
-  struct stat st;
-  int rc = fstat(ns_fd, &st);
-  int err = errno;
-  close(ns_fd);
-  if (rc != 0) return ErrnoStatus(err, "fstat of the namespace");
-  return absl::StrCat(st.st_dev, "-", st.st_ino);
-}
 
 absl::Status RtnlSocket::Request(nl_msg* msg, absl::string_view what,
                                  const std::function<absl::Status(const nlmsghdr*)>* on_reply) {

@@ -75,8 +75,9 @@ class RtnlSocket {
 
   int fd() const;
   nl_sock* sock() const { return sock_.get(); }
-  // The namespace's identity (device and inode of its nsfs file), for state keyed by it.
-  absl::StatusOr<std::string> NamespaceId() const;
+  // The namespace's identity (device and inode of its nsfs file, taken when the socket
+  // was opened), for state keyed by it. Empty if it could not be read.
+  const std::string& NamespaceId() const { return namespace_id_; }
 
  private:
   explicit RtnlSocket(NlSockPtr sock) : sock_(std::move(sock)) {}
@@ -85,6 +86,7 @@ class RtnlSocket {
                      const std::function<absl::Status(const nlmsghdr*)>* on_message);
 
   NlSockPtr sock_;
+  std::string namespace_id_;
 };
 
 }  // namespace tcflow::netlink

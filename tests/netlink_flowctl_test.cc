@@ -206,6 +206,14 @@ TEST(FlowctlMeterTest, ErrorsAreOneLineNamingTheInterface) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(CountOf(r.err, "\n"), 1) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "not permitted")) << r.err;
+  // In its own namespace it gets as far as loading the program; libbpf's chatter is muted.
+  r = Flowctl({"meter", "attach", "-i", "lo"}, /*drop_privileges=*/true);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(CountOf(r.err, "\n"), 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "lo: cannot load tcflow's tc program")) << r.err;
+  // Reading the state needs no privilege.
+  r = Flowctl({"meter", "status", "-o", "json"}, /*drop_privileges=*/true);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST(FlowctlDependencyCheckTest, AllValidHereAndMissingWithoutPrivileges) {

@@ -259,8 +259,7 @@ TEST(NetlinkWatchTest, AllButLoopbackStormRenameAndDownUp) {
   constexpr int kLinks = 200;
   absl::Time start = absl::Now();
   ASSERT_OK(f.ns->AddDummies("st", kLinks));
-  ASSERT_TRUE(WaitUntil([&] { return (*watcher)->Attached().size() == kLinks; },
-                        absl::Seconds(5)))
+  ASSERT_TRUE(WaitUntil([&] { return (*watcher)->Attached().size() == kLinks; }, absl::Seconds(5)))
       << (*watcher)->Attached().size() << " of " << kLinks << " attached";
   std::printf("%d links created and attached in %s\n", kLinks,
               absl::FormatDuration(absl::Now() - start).c_str());

@@ -191,18 +191,19 @@ static absl::Status ChangeLink(const Namespace& ns, const std::string& name,
 }
 
 absl::Status Namespace::SetUp(const std::string& name) const {
-  return ChangeLink(*this, name, [](rtnl_link* l) { rtnl_link_set_flags(l, IFF_UP); },
-                    "set up");
+  return ChangeLink(
+      *this, name, [](rtnl_link* l) { rtnl_link_set_flags(l, IFF_UP); }, "set up");
 }
 
 absl::Status Namespace::SetDown(const std::string& name) const {
-  return ChangeLink(*this, name, [](rtnl_link* l) { rtnl_link_unset_flags(l, IFF_UP); },
-                    "set down");
+  return ChangeLink(
+      *this, name, [](rtnl_link* l) { rtnl_link_unset_flags(l, IFF_UP); }, "set down");
 }
 
 absl::Status Namespace::RenameLink(const std::string& from, const std::string& to) const {
-  return ChangeLink(*this, from, [&](rtnl_link* l) { rtnl_link_set_name(l, to.c_str()); },
-                    absl::StrCat("rename to ", to));
+  return ChangeLink(
+      *this, from, [&](rtnl_link* l) { rtnl_link_set_name(l, to.c_str()); },
+      absl::StrCat("rename to ", to));
 }
 
 absl::StatusOr<int> Namespace::IfIndex(const std::string& name) const {

@@ -141,12 +141,15 @@ int Fail(const char* command, const absl::Status& status) {
 }  // namespace
 
 absl::StatusOr<MeterPrograms> LoadMeterPrograms() {
+  // libbpf's own diagnostics would break the one-line error; the reason is in errno.
+  libbpf_print_fn_t previous = libbpf_set_print(nullptr);
   empty* skel = empty__open_and_load();
+  int err = errno;
+  libbpf_set_print(previous);
   if (skel == nullptr) {
-    int err = errno;
     return absl::FailedPreconditionError(
         absl::StrCat("cannot load tcflow's tc program: ", std::strerror(err),
-                     err == EPERM ? " (needs CAP_BPF or root)" : ""));
+                     err == EPERM ? " (needs root, or CAP_BPF and CAP_NET_ADMIN)" : ""));
   }
   MeterPrograms result;
   int fd = bpf_program__fd(skel->progs.tcflow_empty);
@@ -185,7 +188,13 @@ int RunMeterAttach(const std::vector<std::string>& args) {
   auto attacher = Attacher::Create(session->sock.get(), *options);
   if (!attacher.ok()) return Fail("meter attach", attacher.status());
   auto programs = LoadMeterPrograms();
-  if (!programs.ok()) return Fail("meter attach", programs.status());
+  if (!programs.ok()) {
+    std::vector<std::string> names;
+    for (const LinkInfo& link : *links) names.push_back(link.name);
+    return Fail("meter attach", absl::Status(programs.status().code(),
+                                             absl::StrCat(absl::StrJoin(names, ", "), ": ",
+                                                          programs.status().message())));
+  }
 
   int rc = 0;
   for (const LinkInfo& link : *links) {
