@@ -101,12 +101,11 @@ FlowRecord SyntheticFlow(uint64_t i, bool ipv6, int64_t end_ms) {
 std::vector<FlowRecord> SyntheticFlows(size_t count, double ipv6_share, int64_t end_ms) {
   std::vector<FlowRecord> flows;
   flows.reserve(count);
-  double acc = 0;
+  // Flow i is IPv6 when floor((i+1)*share) steps up: exactly round(count*share) of them,
+  // spread evenly (the epsilon keeps 0.3*10 from landing at 2.9999).
+  auto upto = [&](size_t n) { return static_cast<uint64_t>(n * ipv6_share + 1e-9); };
   for (size_t i = 0; i < count; ++i) {
-    acc += ipv6_share;
-    bool v6 = acc >= 1.0;
-    if (v6) acc -= 1.0;
-    flows.push_back(SyntheticFlow(i, v6, end_ms));
+    flows.push_back(SyntheticFlow(i, upto(i + 1) > upto(i), end_ms));
   }
   return flows;
 }
