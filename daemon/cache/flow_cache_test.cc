@@ -117,7 +117,6 @@ TEST(FlowCacheTest, Scenarios) {
   const auto tcp = Key(7, IPPROTO_TCP);
   FlowCacheOptions small = Options();
   small.max_flows = 2;
-  FlowCacheOptions tiny_grace = Options();
 
   const std::vector<Scenario> scenarios = {
       {"increments merge; idle timeout ends the flow",
@@ -417,13 +416,22 @@ TEST(FlowCacheTest, RandomizedExactnessAcrossAllEndReasons) {
         in_packets += p;
         in_bytes += b;
       }
+      if (round % 100 == 99) {
+        // A reload: new timeouts, tick and size while flows are cached.
+        FlowCacheOptions n = o;
+        n.idle_timeout_ms = 1'000 + rng() % 4'000;
+        n.active_timeout_ms = 3'000 + rng() % 10'000;
+        n.tick_ms = 1 + rng() % 300;
+        n.max_flows = o.max_flows / 2 + rng() % o.max_flows + 1;
+        ASSERT_TRUE(cache.SetOptions(n).ok());
+      }
       if (rng() % 50 == 0) {
         FlowFilter f;
         f.protocol = IPPROTO_TCP;
         cache.Flush(f, &ended);
       }
       cache.Expire(now, &ended);
-      EXPECT_LE(cache.size(), o.max_flows);
+      EXPECT_LE(cache.size(), cache.options().max_flows);
       drain();
       // Invariant at every step: exported + still cached == merged.
       uint64_t cached_packets = 0, cached_bytes = 0;

@@ -67,7 +67,9 @@ TEST(JsonParseTest, RejectsInvalidDocuments) {
   for (const char* c : cases) {
     auto v = ParseJson(c);
     EXPECT_FALSE(v.ok()) << "accepted: " << c;
-    if (!v.ok()) EXPECT_NE(v.status().message().find("bad JSON at byte"), std::string::npos);
+    if (!v.ok()) {
+      EXPECT_NE(v.status().message().find("bad JSON at byte"), std::string::npos);
+    }
   }
   std::string deep(65, '[');
   deep += std::string(65, ']');

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -31,7 +32,10 @@ class TempDir {
     std::string tmpl = "/tmp/tcflow_ctl_XXXXXX";
     path_ = mkdtemp(tmpl.data());
   }
-  ~TempDir() { std::system(absl::StrCat("rm -rf '", path_, "'").c_str()); }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
   const std::string& path() const { return path_; }
 
  private:

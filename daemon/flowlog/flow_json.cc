@@ -92,9 +92,12 @@ void FormatIso8601Ms(int64_t unix_ms, char (&buf)[32]) {
   int64_t y;
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
-  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<long long>(y), m, d, static_cast<int>(sod / 3600),
-                static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60), ms);
+  if (y < 0) y = 0;  // outside ISO 8601's four digits: clamp (never happens for real flows)
+  if (y > 9999) y = 9999;
+  std::snprintf(buf, sizeof(buf), "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+                static_cast<unsigned>(y) % 10000u, m % 100u, d % 100u,
+                static_cast<unsigned>(sod / 3600) % 100u, static_cast<unsigned>(sod / 60 % 60),
+                static_cast<unsigned>(sod % 60), static_cast<unsigned>(ms) % 1000u);
 }
 
 void AppendFlowJson(const FlowRecord& r, const InterfaceNamer* namer, std::string* out) {

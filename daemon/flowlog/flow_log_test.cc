@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -25,7 +26,10 @@ class TempDir {
     std::string tmpl = "/tmp/tcflow_flowlog_XXXXXX";
     path_ = mkdtemp(tmpl.data());
   }
-  ~TempDir() { std::system(absl::StrCat("rm -rf '", path_, "'").c_str()); }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
   const std::string& path() const { return path_; }
 
  private:

@@ -96,7 +96,9 @@ TEST(ParseAddressTest, Table) {
   for (const char* bad : {"", "1.2.3", "1.2.3.256", "2001:db8:::1", "host", "1.2.3.4/24"}) {
     auto r = ParseAddress(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_NE(r.status().message().find("not an IPv4 or IPv6"), std::string::npos);
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("not an IPv4 or IPv6"), std::string::npos);
+    }
   }
 }
 
