@@ -76,11 +76,6 @@ struct {
   __uint(max_entries, 256 * 1024);
 } tcflow_events SEC(".maps");
 
-/* Ring-buffer records carry no type in the map definition; this unused object puts
- * struct tcflow_event into the object's BTF, so //bpf:abi_layout_test can compare its
- * layout with the C++ side's. The section is no map: libbpf skips it. */
-struct tcflow_event tcflow_btf_event __attribute__((section(".tcflow_btf"), used));
-
 /*
  * Per-CPU scratch, private to the programs (not part of the ABI):
  *  - a clock cache: the coarse monotonic clock only moves once per tick, so it is read
@@ -115,6 +110,9 @@ struct tcflow_pcpu {
   __u64 clock_jiffies;
   __u64 clock_ns;
   struct tcflow_parsed parsed; /* the current packet (saves stack) */
+  /* Unused: ring-buffer maps carry no value type, so this puts struct tcflow_event into the
+   * object's BTF, where //bpf:abi_layout_test compares it with the C++ layout. */
+  struct tcflow_event btf_event;
   struct tcflow_cache_v4 v4[TCFLOW_CACHE_V4];
   struct tcflow_cache_v6 v6[TCFLOW_CACHE_V6];
 };

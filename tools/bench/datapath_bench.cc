@@ -28,6 +28,9 @@
 namespace empty_bpf {
 #include "bpf/empty.skel.h"
 }  // namespace empty_bpf
+namespace clock_bpf {
+#include "tools/bench/clock_probe.skel.h"
+}  // namespace clock_bpf
 
 namespace {
 
@@ -119,6 +122,8 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+
 bool Flag(const char* arg, const char* name, long* out) {
   size_t n = std::strlen(name);
   if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
@@ -172,8 +177,9 @@ int main(int argc, char** argv) {
               "flows, median of %ld rounds\n\n",
               rounds, repeat, flows, rounds);
 
-  std::printf("EXISTING FLOW (ns/packet, x = ratio to the empty program)\n");
-  std::printf("%-18s %7s %16s %16s %22s\n", "frame", "empty", "tcflow_ingress", "tcflow_egress",
+  std::printf("EXISTING FLOW (ns/packet, median of rounds [min]; x = ratio to the empty "
+              "program)\n");
+  std::printf("%-18s %12s %24s %24s %24s\n", "frame", "empty", "tcflow_ingress", "tcflow_egress",
               "ingress, no cpu cache");
   double worst = 0;
   for (const Kind& k : Kinds()) {
@@ -191,11 +197,44 @@ int main(int argc, char** argv) {
     }
     double me = Median(e), mi = Median(in), mg = Median(eg), mn = Median(nc);
     worst = std::max({worst, mi / me, mg / me});
-    std::printf("%-18s %7.1f %8.1f (x%.2f) %8.1f (x%.2f) %14.1f (x%.2f)\n", k.name.c_str(), me,
-                mi, mi / me, mg, mg / me, mn, mn / me);
+    std::printf("%-18s %5.1f [%4.1f] %6.1f [%5.1f] (x%.2f) %6.1f [%5.1f] (x%.2f) %6.1f [%5.1f] "
+                "(x%.2f)\n",
+                k.name.c_str(), me, Min(e), mi, Min(in), mi / me, mg, Min(eg), mg / me, mn,
+                Min(nc), mn / me);
   }
-  std::printf("worst existing-flow ratio (with cache): x%.2f (budget x2.50, aim x2.00)\n\n",
+  std::printf("worst existing-flow ratio (with cache, medians): x%.2f (budget x2.50, aim x2.00)"
+              "\n\n",
               worst);
+
+  // What a clock read costs per packet, each source alone in an empty program.
+  clock_bpf::clock_probe* clk = clock_bpf::clock_probe__open_and_load();
+  if (clk) {
+    struct {
+      const char* name;
+      bpf_program* prog;
+    } clocks[] = {
+        {"no clock (map store only)", clk->progs.clock_none},
+        {"bpf_ktime_get_ns", clk->progs.clock_ktime_ns},
+        {"bpf_ktime_get_coarse_ns", clk->progs.clock_coarse_ns},
+        {"bpf_jiffies64 (inlined)", clk->progs.clock_jiffies64},
+        {"jiffies-keyed coarse (tcflow)", clk->progs.clock_cached_coarse},
+    };
+    Frame frame = Kinds()[1].make(1);
+    std::printf("CLOCK SOURCES (ns/packet, median of rounds [min], each alone in a tc program)\n");
+    std::vector<double> e;
+    std::vector<std::vector<double>> c(sizeof(clocks) / sizeof(clocks[0]));
+    for (long r = 0; r < rounds; r++) {
+      e.push_back(RunRepeat(empty_fd, frame.bytes, repeat));
+      for (size_t i = 0; i < c.size(); i++)
+        c[i].push_back(RunRepeat(bpf_program__fd(clocks[i].prog), frame.bytes, repeat));
+    }
+    std::printf("%-30s %6.1f [%4.1f]\n", "empty", Median(e), Min(e));
+    for (size_t i = 0; i < c.size(); i++)
+      std::printf("%-30s %6.1f [%4.1f]  +%.1f\n", clocks[i].name, Median(c[i]), Min(c[i]),
+                  Median(c[i]) - Median(e));
+    std::printf("\n");
+    clock_bpf::clock_probe__destroy(clk);
+  }
 
   std::printf("NEW FLOW (ns/packet incl. BPF_PROG_TEST_RUN per-call timing; +ns over empty)\n");
   std::printf("%-18s %7s %18s %18s\n", "frame", "empty", "tcflow_ingress", "tcflow_egress");
