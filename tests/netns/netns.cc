@@ -216,6 +216,17 @@ absl::StatusOr<int> Namespace::IfIndex(const std::string& name) const {
   return rtnl_link_get_ifindex(link.get());
 }
 
+absl::StatusOr<std::string> Namespace::LinkKind(const std::string& name) const {
+  auto sock = RouteSocket(*this);
+  if (!sock.ok()) return sock.status();
+  rtnl_link* raw = nullptr;
+  int rc = rtnl_link_get_kernel(sock->get(), 0, name.c_str(), &raw);
+  if (rc < 0) return NlError(rc, absl::StrCat("get link ", name));
+  LinkPtr link(raw);
+  const char* kind = rtnl_link_get_type(link.get());
+  return std::string(kind != nullptr ? kind : "");
+}
+
 absl::Status Namespace::AddAddress(const std::string& ifname, const std::string& cidr) const {
   auto index = IfIndex(ifname);
   if (!index.ok()) return index.status();

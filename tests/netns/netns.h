@@ -55,6 +55,8 @@ class Namespace {
   // Renames a link (the kernel wants it down).
   absl::Status RenameLink(const std::string& from, const std::string& to) const;
   absl::StatusOr<int> IfIndex(const std::string& name) const;
+  // The link's kind as the kernel reports it ("dummy", "ifb", "veth").
+  absl::StatusOr<std::string> LinkKind(const std::string& name) const;
   // "10.1.0.1/24" or "fd00::1/64" (IPv6 without duplicate address detection).
   absl::Status AddAddress(const std::string& ifname, const std::string& cidr) const;
   // A route to `dst_cidr` via `gateway` ("default" for the default route).

@@ -131,8 +131,10 @@ int Run(int64_t count) {
 
   double per_attach = PerLinkUs(attach, links.size());
   double per_bare = PerLinkUs(bare, links.size());
-  std::printf("interfaces: %zu dummy links in namespace %s (created in %.1f us each)\n",
-              links.size(), (*ns)->name().c_str(), PerLinkUs(create, links.size()));
+  auto kind = (*ns)->LinkKind(absl::StrCat(kPrefix, 0));
+  std::printf("interfaces: %zu %s links in namespace %s (created in %.1f us each)\n",
+              links.size(), kind.ok() ? kind->c_str() : "?", (*ns)->name().c_str(),
+              PerLinkUs(create, links.size()));
   std::printf("%-44s %10s %8s\n", "operation", "us/iface", "ratio");
   std::printf("%-44s %10.1f %8.2f\n", "bare requests (clsact + 2 filters) [baseline]", per_bare,
               1.0);
