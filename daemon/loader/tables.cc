@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <sys/statfs.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <bpf/bpf.h>
@@ -111,7 +112,9 @@ absl::StatusOr<PinnedTables> PinnedTables::Open(const std::string& pin_dir) {
   if (!idx.ok()) return idx.status();
   absl::StatusOr<TableSpec> ev = GetTableSpec(t.fds_[kTableEvents].get());
   if (!ev.ok()) return ev.status();
-  absl::Status s = ComputeLayout(sph, idx->max_entries / sph, ev->max_entries, &t.layout_);
+  // The index factor only documents how the index was sized; any size is readable.
+  uint32_t factor = std::min<uint32_t>(std::max<uint32_t>(idx->max_entries / sph, 2), 16);
+  absl::Status s = ComputeLayout(sph, factor, ev->max_entries, &t.layout_);
   if (!s.ok()) return s;
   t.layout_.index_entries = idx->max_entries;
 
