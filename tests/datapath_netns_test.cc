@@ -1,0 +1,137 @@
+// The tc programs attached for real, on a namespace router h1 -- rt -- h2 (veth, offloads on
+// by default, so TCP crosses as GSO super-packets): a TCP transfer from h1 to h2 must come
+// out as exactly the wire segments h1's TCP stack sent (its OutSegs + RetransSegs), on the
+// ingress leg and again on the egress leg, which also names the ingress interface.
+
+#include <linux/pkt_cls.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "tests/datapath_harness.h"
+#include "tests/netns/netns.h"
+#include "tests/packet/packet_builder.h"
+
+namespace tcflow::testing {
+namespace {
+
+// TCP counters of the calling thread's network namespace (/proc/net/snmp).
+std::map<std::string, uint64_t> TcpSnmp() {
+  std::ifstream in("/proc/thread-self/net/snmp");
+  std::string header, values;
+  std::map<std::string, uint64_t> out;
+  while (std::getline(in, header) && std::getline(in, values)) {
+    if (header.rfind("Tcp:", 0) != 0) continue;
+    std::istringstream h(header.substr(4)), v(values.substr(4));
+    std::string name;
+    long long value;
+    while (h >> name && v >> value) out[name] = static_cast<uint64_t>(value);
+  }
+  return out;
+}
+
+absl::Status Attach(const Namespace& ns, const std::string& ifname, int prog_fd,
+                    bpf_tc_attach_point point) {
+  return ns.Run([&]() -> absl::Status {
+    absl::StatusOr<int> ifindex = ns.IfIndex(ifname);
+    if (!ifindex.ok()) return ifindex.status();
+    bpf_tc_hook hook = {};
+    hook.sz = sizeof(hook);
+    hook.ifindex = *ifindex;
+    hook.attach_point = point;
+    int err = bpf_tc_hook_create(&hook);  // clsact on a link this test created
+    if (err && err != -EEXIST) return absl::InternalError("bpf_tc_hook_create failed");
+    bpf_tc_opts opts = {};
+    opts.sz = sizeof(opts);
+    opts.prog_fd = prog_fd;
+    if (bpf_tc_attach(&hook, &opts) != 0) return absl::InternalError("bpf_tc_attach failed");
+    return absl::OkStatus();
+  });
+}
+
+TEST(DatapathNetnsTest, ForwardedTcpCountsWireSegmentsOnBothLegs) {
+  auto h1 = Namespace::Create("dph1");
+  auto rt = Namespace::Create("dprt");
+  auto h2 = Namespace::Create("dph2");
+  ASSERT_TRUE(h1.ok() && rt.ok() && h2.ok());
+  ASSERT_TRUE(CreateVethPair(**h1, "h1r", **rt, "rt1").ok());
+  ASSERT_TRUE(CreateVethPair(**rt, "rt2", **h2, "h2r").ok());
+  ASSERT_TRUE((*h1)->AddAddress("h1r", "10.9.1.1/24").ok());
+  ASSERT_TRUE((*rt)->AddAddress("rt1", "10.9.1.254/24").ok());
+  ASSERT_TRUE((*rt)->AddAddress("rt2", "10.9.2.254/24").ok());
+  ASSERT_TRUE((*h2)->AddAddress("h2r", "10.9.2.1/24").ok());
+  ASSERT_TRUE((*h1)->AddRoute("default", "10.9.1.254").ok());
+  ASSERT_TRUE((*h2)->AddRoute("default", "10.9.2.254").ok());
+  ASSERT_TRUE((*rt)->Run([] {
+                      std::ofstream f("/proc/sys/net/ipv4/ip_forward");
+                      f << "1\n";
+                      return f.good() ? absl::OkStatus()
+                                      : absl::InternalError("cannot enable forwarding");
+                    }).ok());
+  auto rt1 = (*rt)->IfIndex("rt1");
+  auto rt2 = (*rt)->IfIndex("rt2");
+  ASSERT_TRUE(rt1.ok() && rt2.ok());
+
+  std::string error;
+  auto dp = Datapath::Load(Knobs{}, &error);
+  ASSERT_NE(dp, nullptr) << error;
+  ASSERT_TRUE(Attach(**rt, "rt1", dp->ingress_fd(), BPF_TC_INGRESS).ok());
+  ASSERT_TRUE(Attach(**rt, "rt2", dp->egress_fd(), BPF_TC_EGRESS).ok());
+
+  std::map<std::string, uint64_t> before, after;
+  ASSERT_TRUE((*h1)->Run([&] { before = TcpSnmp(); return absl::OkStatus(); }).ok());
+  const size_t kBytes = 8 << 20;
+  absl::Status st = TcpTransfer(**h1, **h2, "10.9.2.1", 5201, kBytes);
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_TRUE((*h1)->Run([&] { after = TcpSnmp(); return absl::OkStatus(); }).ok());
+  const uint64_t sent = (after["OutSegs"] - before["OutSegs"]) +
+                        (after["RetransSegs"] - before["RetransSegs"]);
+
+  // Records of the transfer's data direction, per leg, summed over CPUs' slots.
+  const auto src = packet::Ip4("10.9.1.1"), dst = packet::Ip4("10.9.2.1");
+  uint64_t in_pkts = 0, in_bytes = 0, out_pkts = 0, out_bytes = 0;
+  int out_other = -1;
+  for (const tcflow_slot& s : dp->Flows()) {
+    const tcflow_flow_key& k = s.key;
+    if (k.ip_version != 4 || k.protocol != 6 || std::memcmp(k.src_addr + 12, src.data(), 4) ||
+        std::memcmp(k.dst_addr + 12, dst.data(), 4) || k.dst_port != 5201)
+      continue;
+    if (k.direction == TCFLOW_DIR_INGRESS && k.ifindex == uint32_t(*rt1)) {
+      in_pkts += s.stats.packets;
+      in_bytes += s.stats.bytes;
+    } else if (k.direction == TCFLOW_DIR_EGRESS && k.ifindex == uint32_t(*rt2)) {
+      out_pkts += s.stats.packets;
+      out_bytes += s.stats.bytes;
+      out_other = static_cast<int>(k.other_ifindex);
+    }
+  }
+  tcflow_stats stats = dp->Stats();
+  std::printf("h1 sent %llu TCP segments; rt1 ingress counted %llu packets / %llu bytes, rt2 "
+              "egress %llu / %llu; %llu GSO super-packets seen\n",
+              (unsigned long long)sent, (unsigned long long)in_pkts,
+              (unsigned long long)in_bytes, (unsigned long long)out_pkts,
+              (unsigned long long)out_bytes, (unsigned long long)stats.gso_packets);
+  EXPECT_GT(stats.gso_packets, 0u) << "no super-packets: the test did not exercise offloads";
+  EXPECT_EQ(in_pkts, sent);
+  EXPECT_EQ(out_pkts, sent);
+  EXPECT_EQ(out_bytes, in_bytes);
+  EXPECT_EQ(out_other, *rt1) << "the egress leg names the ingress interface";
+  // Every segment repeats 20 bytes of IPv4 and 20-60 bytes of TCP header.
+  EXPECT_GE(in_bytes, kBytes + sent * 40);
+  EXPECT_LE(in_bytes, kBytes + sent * 80);
+
+  // And everything the programs saw is accounted exactly once.
+  uint64_t seen = stats.packets[0] + stats.packets[1];
+  EXPECT_EQ(AccountedPackets(*dp, stats), seen);
+}
+
+}  // namespace
+}  // namespace tcflow::testing
