@@ -44,9 +44,9 @@ struct Session {
 // Accepts connections on 127.0.0.1:port and decodes each as its own session.
 class TcpCollector {
  public:
-  explicit TcpCollector(uint16_t port) {
-    auto a = MakeSocketAddress("127.0.0.1", port);
-    listener_.Reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  explicit TcpCollector(uint16_t port, const char* ip = "127.0.0.1") {
+    auto a = MakeSocketAddress(ip, port);
+    listener_.Reset(socket(a->family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
     int one = 1;
     setsockopt(listener_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     EXPECT_EQ(bind(listener_.get(), a->get(), a->length), 0) << strerror(errno);
@@ -275,37 +275,42 @@ TEST(IpfixTcpTest, CollectorDownAtStartGoneMidStreamAndBack) {
   EXPECT_EQ(s.loss.records, lost_before_reconnect);
 }
 
-// The first collector's view: templates first, every record of the batch it was up for.
-TEST(IpfixTcpTest, FirstSessionDeliversEverything) {
-  uint16_t port = testsupport::FreeTcpPort();
-  TcpCollector collector(port);
-  auto address = MakeSocketAddress("127.0.0.1", port);
-  auto t = TcpTransport::Create(*address, TcpOptions(), absl::Now());
-  ASSERT_TRUE(t.ok());
-  TcpTransport* tcp = t->get();
-  auto e = Exporter::Create(ExporterOptions(), *std::move(t));
-  ASSERT_TRUE(e.ok());
-  ASSERT_TRUE(TickUntil(**e, [&] { return tcp->connected(); }));
-  std::vector<FlowRecord> flows = SyntheticFlows(20000, 0.5, absl::ToUnixMillis(absl::Now()));
-  for (size_t i = 0; i < flows.size(); i += 1000) {
-    (*e)->Export(absl::MakeConstSpan(flows).subspan(i, 1000), absl::Now());
+// One whole session to an IPv4 and to an IPv6 collector: templates once, sequence numbers
+// counting every data record, every record delivered.
+TEST(IpfixTcpTest, SessionDeliversEverythingIpv4AndIpv6) {
+  for (const char* ip : {"127.0.0.1", "::1"}) {
+    SCOPED_TRACE(ip);
+    uint16_t port = testsupport::FreeTcpPort();
+    TcpCollector collector(port, ip);
+    auto address = MakeSocketAddress(ip, port);
+    auto t = TcpTransport::Create(*address, TcpOptions(), absl::Now());
+    ASSERT_TRUE(t.ok());
+    TcpTransport* tcp = t->get();
+    auto e = Exporter::Create(ExporterOptions(), *std::move(t));
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE(TickUntil(**e, [&] { return tcp->connected(); }));
+    std::vector<FlowRecord> flows =
+        SyntheticFlows(20000, 0.5, absl::ToUnixMillis(absl::Now()));
+    for (size_t i = 0; i < flows.size(); i += 1000) {
+      (*e)->Export(absl::MakeConstSpan(flows).subspan(i, 1000), absl::Now());
+    }
+    ASSERT_TRUE(TickUntil(**e, [&] { return tcp->unacknowledged() == 0; }));
+    absl::SleepFor(absl::Milliseconds(200));
+    collector.Stop();
+    std::vector<Session> sessions = collector.sessions();
+    ASSERT_EQ(sessions.size(), 1u);
+    EXPECT_TRUE(sessions[0].errors.empty());
+    uint64_t records = 0;
+    uint32_t expected_seq = 0;
+    for (const DecodedMessage& m : sessions[0].messages) {
+      EXPECT_EQ(m.sequence, expected_seq);
+      expected_seq += m.records.size();
+      for (const DecodedRecord& r : m.records) records += r.options ? 0 : 1;
+    }
+    EXPECT_EQ(records, flows.size());
+    EXPECT_EQ((*e)->stats().loss.records, 0u);
+    EXPECT_EQ((*e)->stats().template_sends, 1u);
   }
-  ASSERT_TRUE(TickUntil(**e, [&] { return tcp->unacknowledged() == 0; }));
-  absl::SleepFor(absl::Milliseconds(200));
-  collector.Stop();
-  std::vector<Session> sessions = collector.sessions();
-  ASSERT_EQ(sessions.size(), 1u);
-  EXPECT_TRUE(sessions[0].errors.empty());
-  uint64_t records = 0;
-  uint32_t expected_seq = 0;
-  for (const DecodedMessage& m : sessions[0].messages) {
-    EXPECT_EQ(m.sequence, expected_seq);
-    expected_seq += m.records.size();
-    for (const DecodedRecord& r : m.records) records += r.options ? 0 : 1;
-  }
-  EXPECT_EQ(records, flows.size());
-  EXPECT_EQ((*e)->stats().loss.records, 0u);
-  EXPECT_EQ((*e)->stats().template_sends, 1u);
 }
 
 }  // namespace

@@ -51,9 +51,11 @@ struct MeteringStats {
 };
 
 struct ExporterStats {
-  uint64_t messages = 0;        // messages accepted by the transport
-  uint64_t octets = 0;          // their bytes
-  uint64_t flow_records = 0;    // flow records accepted by the transport
+  // Accepted by the transport. Over TCP some may still be lost with their session; those
+  // are counted in `loss` too.
+  uint64_t messages = 0;
+  uint64_t octets = 0;
+  uint64_t flow_records = 0;
   uint64_t options_records = 0;
   uint64_t template_sends = 0;  // times the templates went out
   LossStats loss;               // everything not sent (exporter drops + transport losses)
