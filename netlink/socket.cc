@@ -52,7 +52,8 @@ absl::StatusCode CodeForErrno(int err) {
   }
 }
 
-// The text of NLMSGERR_ATTR_MSG in an NLMSG_ERROR (or NLMSG_DONE) message, if any.
+}  // namespace
+
 std::string ExtAckText(const nlmsghdr* hdr) {
   if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS)) return {};
   size_t offset = NLMSG_HDRLEN;
@@ -75,8 +76,6 @@ std::string ExtAckText(const nlmsghdr* hdr) {
   const char* text = static_cast<const char*>(nla_data(tb[NLMSGERR_ATTR_MSG]));
   return std::string(text, strnlen(text, nla_len(tb[NLMSGERR_ATTR_MSG])));
 }
-
-}  // namespace
 
 void NlSockDeleter::operator()(nl_sock* sock) const { nl_socket_free(sock); }
 void NlMsgDeleter::operator()(nl_msg* msg) const { nlmsg_free(msg); }

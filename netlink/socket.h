@@ -49,6 +49,10 @@ absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view ext_
 // The errno an ErrnoStatus was built from, or 0.
 int ErrnoOf(const absl::Status& status);
 
+// The kernel's extended-ack text (NLMSGERR_ATTR_MSG) of an NLMSG_ERROR or NLMSG_DONE
+// message, capped or not; empty when there is none.
+std::string ExtAckText(const nlmsghdr* hdr);
+
 // An rtnetlink socket bound to the network namespace it was opened in (a socket keeps its
 // namespace for life, whichever thread uses it later). Not thread-safe; one user at a time.
 class RtnlSocket {
