@@ -3,9 +3,14 @@
 // idempotent re-attach, detach, coexistence with foreign filters, crash take-over, errors.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_ether.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
+#include <netlink/route/tc.h>
+#include <netlink/socket.h>
 #include <netlink/msg.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -280,6 +285,66 @@ TEST(NetlinkAttachTest, ForeignFiltersBeforeAndAfterKeepActingAndSurviveDetach) 
   EXPECT_EQ(*replies, 3);
   EXPECT_GE(before.Read() - b0, 3u);
   EXPECT_GE(after.Read() - a0, 3u);
+}
+
+// A u32 filter added through libnl's own classifier module, as another tool would.
+absl::Status AddForeignU32(const Namespace& ns, int ifindex, Hook hook, uint16_t prio) {
+  netlink::NlSockPtr sk(nl_socket_alloc());
+  absl::Status status = ns.Run([&]() -> absl::Status {
+    return nl_connect(sk.get(), NETLINK_ROUTE) == 0 ? absl::OkStatus()
+                                                    : absl::InternalError("nl_connect");
+  });
+  if (!status.ok()) return status;
+  rtnl_cls* cls = rtnl_cls_alloc();
+  rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
+  rtnl_tc_set_parent(TC_CAST(cls), netlink::HookParent(hook));
+  rtnl_tc_set_kind(TC_CAST(cls), "u32");
+  rtnl_cls_set_prio(cls, prio);
+  rtnl_cls_set_protocol(cls, ETH_P_ALL);
+  rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0);  // match everything
+  int rc = rtnl_cls_add(sk.get(), cls, NLM_F_CREATE | NLM_F_EXCL);
+  rtnl_cls_put(cls);
+  return rc == 0 ? absl::OkStatus()
+                 : absl::InternalError(absl::StrCat("rtnl_cls_add: ", nl_geterror(rc)));
+}
+
+TEST(NetlinkAttachTest, ForeignU32FiltersOnBothHooksAreUntouched) {
+  Topology t;
+  ASSERT_OK(t.Build("u32"));
+  ASSERT_TRUE(netlink::EnsureClsact(*t.sock, t.va.ifindex).ok());
+  ASSERT_OK(AddForeignU32(*t.a, t.va.ifindex, Hook::kIngress, 3));
+  ASSERT_OK(AddForeignU32(*t.a, t.va.ifindex, Hook::kEgress, 0xfff1));
+  auto before_in = Filters(*t.sock, t.va.ifindex, Hook::kIngress);
+  auto before_out = Filters(*t.sock, t.va.ifindex, Hook::kEgress);
+  ASSERT_FALSE(before_in.empty());
+  ASSERT_FALSE(before_out.empty());
+
+  EmptyProgram prog;
+  auto attacher = Attacher::Create(t.sock.get(), t.Options());
+  ASSERT_TRUE(attacher.ok());
+  ASSERT_OK(attacher->Attach(t.va, Direction::kBoth, prog.programs()));
+  EXPECT_EQ(Filters(*t.sock, t.va.ifindex, Hook::kIngress).size(), before_in.size() + 1);
+  EXPECT_EQ(Filters(*t.sock, t.va.ifindex, Hook::kEgress).size(), before_out.size() + 1);
+  auto replies = testing::Ping(*t.b, "10.77.0.1", 3);
+  ASSERT_TRUE(replies.ok());
+  EXPECT_EQ(*replies, 3);
+
+  ASSERT_OK(attacher->Detach(t.va, Direction::kBoth));
+  auto after_in = Filters(*t.sock, t.va.ifindex, Hook::kIngress);
+  auto after_out = Filters(*t.sock, t.va.ifindex, Hook::kEgress);
+  ASSERT_EQ(after_in.size(), before_in.size());
+  ASSERT_EQ(after_out.size(), before_out.size());
+  for (size_t i = 0; i < after_in.size(); ++i) {
+    EXPECT_EQ(after_in[i].kind, "u32");
+    EXPECT_EQ(after_in[i].priority, before_in[i].priority);
+    EXPECT_EQ(after_in[i].handle, before_in[i].handle);
+  }
+  for (size_t i = 0; i < after_out.size(); ++i) {
+    EXPECT_EQ(after_out[i].kind, "u32");
+    EXPECT_EQ(after_out[i].handle, before_out[i].handle);
+  }
+  auto qdisc = netlink::IngressSlotQdisc(*t.sock, t.va.ifindex);
+  ASSERT_TRUE(qdisc.ok() && qdisc->has_value()) << "the foreign clsact stays";
 }
 
 TEST(NetlinkAttachTest, ForeignFilterAtOurPriorityIsNeverReplaced) {
