@@ -199,8 +199,8 @@ absl::StatusOr<std::vector<FilterInfo>> ListFilters(RtnlSocket& sock, int ifinde
                     filters.push_back(std::move(*filter));
                   return absl::OkStatus();
                 });
-  // No clsact (or no device block) simply means no filters.
-  if (ErrnoOf(status) == EINVAL || ErrnoOf(status) == ENOENT) return filters;
+  // The kernel answers ENOENT when the interface has no clsact: no filters.
+  if (ErrnoOf(status) == ENOENT) return filters;
   if (!status.ok()) return status;
   return filters;
 }
