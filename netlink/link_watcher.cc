@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <future>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "netlink/netns.h"
@@ -52,17 +53,18 @@ absl::StatusOr<std::unique_ptr<LinkWatcher>> LinkWatcher::Start(WatcherOptions o
   std::unique_ptr<LinkWatcher> watcher(new LinkWatcher(std::move(options)));
   watcher->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (watcher->stop_fd_ < 0) return ErrnoStatus(errno, "eventfd");
-  std::promise<absl::Status> started;
-  std::future<absl::Status> started_future = started.get_future();
+  // Shared with the thread: it may still be inside set_value() when Start() returns.
+  auto started = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> started_future = started->get_future();
   LinkWatcher* self = watcher.get();
-  watcher->thread_ = std::thread([self, ns = std::move(*netns), &started]() mutable {
+  watcher->thread_ = std::thread([self, ns = std::move(*netns), started]() mutable {
     pthread_setname_np(pthread_self(), "tcflow-links");
     absl::Status entered = ns.EnterOnThisThread();
     if (!entered.ok()) {
-      started.set_value(entered);
+      started->set_value(entered);
       return;
     }
-    self->Run([&started](absl::Status status) { started.set_value(std::move(status)); });
+    self->Run([started](absl::Status status) { started->set_value(std::move(status)); });
   });
   absl::Status status = started_future.get();
   if (!status.ok()) {

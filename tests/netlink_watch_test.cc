@@ -289,5 +289,15 @@ TEST(NetlinkWatchTest, AllButLoopbackStormRenameAndDownUp) {
   EXPECT_EQ(f.log.Count(WatchEvent::Kind::kFilterRemoved), 0) << f.log.Dump();
 }
 
+TEST(NetlinkWatchTest, UnknownNamespaceIsAClearError) {
+  netlink::WatcherOptions options;
+  options.netns = "tcflow-no-such-namespace";
+  options.selector.all_but_loopback = true;
+  auto watcher = LinkWatcher::Start(std::move(options));
+  ASSERT_FALSE(watcher.ok());
+  EXPECT_EQ(watcher.status().code(), absl::StatusCode::kNotFound) << watcher.status();
+  EXPECT_NE(watcher.status().message().find("tcflow-no-such-namespace"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tcflow
