@@ -102,6 +102,7 @@ void LinkWatcher::Run(std::function<void(absl::Status)> started) {
   if (!events.ok()) return started(events.status());
   events_ = std::move(*events);
   nl_socket_set_nonblocking(events_->sock());
+  nl_socket_set_buffer_size(events_->sock(), options_.event_buffer_bytes, 0);
   auto control = RtnlSocket::Open();
   if (!control.ok()) return started(control.status());
   control_ = std::move(*control);
@@ -130,6 +131,16 @@ void LinkWatcher::Run(std::function<void(absl::Status)> started) {
         OnMessage(hdr);
       });
       if (absl::IsResourceExhausted(status)) {
+        // The kernel reports an overflow once and then drops silently until the queue has
+        // been emptied: empty it first, so every event after the dump below is either
+        // queued or reported as a new overflow.
+        for (int i = 0; i < 100000; ++i) {
+          bool queued = false;
+          absl::Status drained =
+              events_->ReceiveNotifications([&](const nlmsghdr*) { queued = true; });
+          if (drained.ok() && !queued) break;
+          if (!drained.ok() && !absl::IsResourceExhausted(drained)) break;
+        }
         Resync();
         Emit(WatchEvent::Kind::kResynced, LinkInfo{});
         continue;

@@ -51,6 +51,9 @@ struct WatcherOptions {
   AttachOptions attach;
   Programs programs;  // fds must stay open while the watcher runs
   bool reattach_removed = false;
+  // Receive buffer of the notification socket. When it overflows (ENOBUFS) the watcher
+  // re-reads everything from the kernel, so a small buffer costs time, never correctness.
+  int event_buffer_bytes = 4 << 20;
   // Called on the watcher thread; must not block for long.
   std::function<void(const WatchEvent&)> on_event;
 };

@@ -289,6 +289,27 @@ TEST(NetlinkWatchTest, AllButLoopbackStormRenameAndDownUp) {
   EXPECT_EQ(f.log.Count(WatchEvent::Kind::kFilterRemoved), 0) << f.log.Dump();
 }
 
+TEST(NetlinkWatchTest, LostNotificationsAreRecoveredByResync) {
+  Fixture f;
+  ASSERT_OK(f.Build("enobufs"));
+  netlink::WatcherOptions options = f.Options();
+  options.selector.include = {"lost*"};
+  options.event_buffer_bytes = 1;  // the kernel's minimum: a burst must overflow it
+  auto watcher = LinkWatcher::Start(std::move(options));
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  constexpr int kLinks = 150;
+  ASSERT_OK(f.ns->AddDummies("lost", kLinks));
+  ASSERT_TRUE(WaitUntil([&] { return (*watcher)->Attached().size() == kLinks; }, absl::Seconds(5)))
+      << (*watcher)->Attached().size() << " of " << kLinks << " attached\n"
+      << f.log.Dump();
+  EXPECT_GE(f.log.Count(WatchEvent::Kind::kResynced), 1)
+      << "the burst did not overflow the socket; the test proves nothing";
+  EXPECT_EQ(f.log.Count(WatchEvent::Kind::kAttachFailed), 0);
+  for (int i = 0; i < kLinks; i += 37) {
+    EXPECT_EQ(f.OurFilters(absl::StrCat("lost", i)), 2) << i;
+  }
+}
+
 TEST(NetlinkWatchTest, UnknownNamespaceIsAClearError) {
   netlink::WatcherOptions options;
   options.netns = "tcflow-no-such-namespace";
