@@ -42,7 +42,7 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Create(
   absl::StatusOr<Template> v6 = BuildFlowTemplate(kIpv6TemplateId, 6, v6_names);
   if (!v6.ok()) return v6.status();
   // The largest single thing we write: the template message, or one record.
-  size_t need = kMessageHeaderSize + 2 * kSetHeaderSize + v4->TemplateRecordSize() +
+  size_t need = kMessageHeaderSize + 4 * kSetHeaderSize + v4->TemplateRecordSize() +
                 v6->TemplateRecordSize() + ReliabilityOptionsTemplate().TemplateRecordSize() +
                 MeteringOptionsTemplate().TemplateRecordSize() +
                 InterfaceOptionsTemplate().TemplateRecordSize();
@@ -114,8 +114,10 @@ bool Exporter::SendTemplatesAndOptions(absl::Time now) {
     t->WriteTemplateRecord(writer_.Reserve(t->TemplateRecordSize()));
   }
   if (options_.options_records) {
-    writer_.OpenSet(kOptionsTemplateSetId, 0);
+    // One options template per set: RFC 7011 allows several, but pmacct 1.7 rejects an
+    // options template set holding more than one as malformed.
     for (const Template* t : {&reliability_, &metering_template_, &interface_template_}) {
+      writer_.OpenSet(kOptionsTemplateSetId, 0);
       t->WriteTemplateRecord(writer_.Reserve(t->TemplateRecordSize()));
     }
   }
