@@ -313,5 +313,39 @@ TEST(IpfixTcpTest, SessionDeliversEverythingIpv4AndIpv6) {
   }
 }
 
+// A collector that accepts and never reads: the socket buffers and then the bounded queue
+// fill up; the exporter never blocks, and what does not fit is counted.
+TEST(IpfixTcpTest, FullQueueNeverBlocksAndIsCounted) {
+  uint16_t port = testsupport::FreeTcpPort();
+  auto address = MakeSocketAddress("127.0.0.1", port);
+  ScopedFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(listener.get(), address->get(), address->length), 0);
+  ASSERT_EQ(listen(listener.get(), 1), 0);
+  TcpOptions topt;
+  topt.queue_bytes = 64 << 10;
+  auto t = TcpTransport::Create(*address, topt, absl::Now());
+  ASSERT_TRUE(t.ok());
+  TcpTransport* tcp = t->get();
+  auto e = Exporter::Create(ExporterOptions(), *std::move(t));
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(TickUntil(**e, [&] { return tcp->connected(); }));
+  ScopedFd accepted(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));  // never read
+  std::vector<FlowRecord> flows = SyntheticFlows(10000, 0.5, absl::ToUnixMillis(absl::Now()));
+  absl::Time start = absl::Now();
+  uint64_t exported = 0;
+  for (int i = 0; i < 100; ++i) {
+    (*e)->Export(flows, absl::Now());
+    exported += flows.size();
+  }
+  absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Seconds(5)) << "the exporter blocked";
+  ExporterStats s = (*e)->stats();
+  EXPECT_GT(s.loss.records, 0u);
+  EXPECT_EQ(s.flow_records + s.loss.records, exported);
+  EXPECT_TRUE(tcp->connected());
+  // Queued but unread: not lost yet, and not acknowledged either.
+  EXPECT_GT(tcp->unacknowledged(), 0u);
+}
+
 }  // namespace
 }  // namespace tcflow::ipfix
