@@ -305,15 +305,21 @@ static __always_inline int tcflow_new_slot(struct tcflow_control *ctl, __u32 hal
 }
 
 /*
- * Cut short, yet maybe only in the linear part: drivers using napi_gro_frags leave headers in
- * paged data. Make up to 512 bytes linear (this moves bytes, never changes them) and parse
- * again. Out of line (global) so that the common path pays nothing for it.
+ * The packet looked cut short (`prev`). If the skb holds more bytes than its linear part,
+ * the headers may sit in paged data (drivers using napi_gro_frags): make up to 512 bytes
+ * linear (this moves bytes, never changes them) and parse again. A packet that is really
+ * short comes back with `prev` untouched. Out of line (global) so the common path pays
+ * nothing for it.
  */
 __attribute__((noinline)) int tcflow_parse_again(struct __sk_buff *skb, struct tcflow_parsed *p,
-                                                 int gso) {
-  if (!p) return TCFLOW_PARSE_NOT_IP;
+                                                 int gso, int prev) {
+  if (!p) return prev;
   __u32 len = skb->len;
-  if (bpf_skb_pull_data(skb, len < 512 ? len : 512)) return tcflow_parse(skb, p, gso);
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  if (len > 0xffff) len = 0xffff; /* bounded for the verifier; 512 is all we would pull */
+  if (data + len <= data_end) return prev; /* all linear: really cut short */
+  if (bpf_skb_pull_data(skb, len < 512 ? len : 512)) return prev;
   return tcflow_parse(skb, p, gso);
 }
 
@@ -335,7 +341,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
       r == TCFLOW_PARSE_TRUNCATED_IPV6 ||
       (r == TCFLOW_PARSE_OK &&
        (p->key_flags & (TCFLOW_KEY_L4_TRUNCATED | TCFLOW_KEY_EXT_CHAIN_TRUNCATED))))
-    r = tcflow_parse_again(skb, p, segs > 1);
+    r = tcflow_parse_again(skb, p, segs > 1, r);
   if (r == TCFLOW_PARSE_NOT_IP) {
     st->not_ip += segs;
     return TCFLOW_VERDICT;
