@@ -138,8 +138,23 @@ absl::StatusOr<JsonValue> ControlClient::ReadReply() {
   return reply;
 }
 
+absl::Status ControlClient::ExplainSendFailure(absl::Status send_error) {
+  // The daemon may have refused us (uid, too many clients) and closed before our request
+  // went out: its explanation is still waiting to be read.
+  absl::StatusOr<std::optional<std::string>> line = ReadLine(absl::Seconds(1));
+  if (line.ok() && line->has_value()) {
+    absl::StatusOr<JsonValue> reply = ParseJson(**line);
+    if (reply.ok() && reply->is_object() && reply->GetBool("ok") == false) {
+      if (std::optional<std::string> error = reply->GetString("error")) {
+        return absl::FailedPreconditionError(*error);
+      }
+    }
+  }
+  return send_error;
+}
+
 absl::StatusOr<JsonValue> ControlClient::Call(absl::string_view command, const JsonValue& args) {
-  if (absl::Status s = SendRequest(command, args); !s.ok()) return s;
+  if (absl::Status s = SendRequest(command, args); !s.ok()) return ExplainSendFailure(s);
   absl::StatusOr<JsonValue> reply = ReadReply();
   if (!reply.ok()) return reply.status();
   const JsonValue* result = reply->Find("result");
@@ -147,7 +162,7 @@ absl::StatusOr<JsonValue> ControlClient::Call(absl::string_view command, const J
 }
 
 absl::Status ControlClient::Subscribe(absl::string_view stream, const JsonValue& args) {
-  if (absl::Status s = SendRequest(stream, args); !s.ok()) return s;
+  if (absl::Status s = SendRequest(stream, args); !s.ok()) return ExplainSendFailure(s);
   absl::StatusOr<JsonValue> reply = ReadReply();
   if (!reply.ok()) return reply.status();
   if (reply->GetString("stream") != std::string(stream)) {

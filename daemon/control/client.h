@@ -53,6 +53,7 @@ class ControlClient {
   // One line; nullopt on timeout.
   absl::StatusOr<std::optional<std::string>> ReadLine(absl::Duration wait);
   absl::StatusOr<JsonValue> ReadReply();
+  absl::Status ExplainSendFailure(absl::Status send_error);
 
   int fd_ = -1;
   std::string path_;
