@@ -209,7 +209,7 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
     if (writer_.set_id() == t.id) p = writer_.Reserve(t.record_length);
     if (p == nullptr) {
       if (!writer_.OpenSet(t.id, t.record_length)) {
-        if (CommitMessage(now)) flow_records += info_.records;
+        if (CommitMessage(now)) flow_records += info_.flow_records;
         StartMessage(now);
         writer_.OpenSet(t.id, t.record_length);
       }
@@ -217,12 +217,13 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
     }
     EncodeFlowRecord(t, r, p);
     ++info_.records;
+    ++info_.flow_records;
     info_.packets += r.packets;
     info_.octets += r.bytes;
     }
   }
   if (writer_.active()) {
-    if (CommitMessage(now)) flow_records += info_.records;
+    if (CommitMessage(now)) flow_records += info_.flow_records;
   }
   stats_.flow_records += flow_records;
   transport_->Flush(now);

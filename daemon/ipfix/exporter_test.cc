@@ -269,6 +269,21 @@ TEST(ExporterTest, RefusedMessagesAreCounted) {
   EXPECT_EQ(h.exporter->sequence(), seq);  // refused records were not sent
 }
 
+// Lost options records are not flows: notSentFlowTotalCount counts flow records only.
+TEST(ExporterTest, LostOptionsRecordsAreNotCountedAsFlows) {
+  Harness h = Make(1472, false);
+  h.exporter->SetInterfaces({{2, "eth0", ""}});
+  h.exporter->Export(SyntheticFlows(5, 0, 1700000000000), kT0);
+  h.transport->set_session(2);  // a new session: templates and options again...
+  h.transport->set_refuse(true);  // ...which cannot go out
+  h.exporter->Tick(kT0);
+  ExporterStats s = h.exporter->stats();
+  EXPECT_EQ(s.loss.messages, 1u);  // the template message; options are not tried without it
+  EXPECT_EQ(s.loss.records, 0u);
+  h.exporter->Export(SyntheticFlows(7, 0.5, 1700000000000), kT0);
+  EXPECT_EQ(h.exporter->stats().loss.records, 7u);
+}
+
 TEST(ExporterTest, OptionsRecords) {
   Harness h = Make(1472);
   std::string long_description(300, 'd');

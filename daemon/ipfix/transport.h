@@ -13,15 +13,16 @@ namespace tcflow::ipfix {
 
 // What a message carries, for the loss accounting.
 struct MessageInfo {
-  uint32_t records = 0;  // data records (flow and options records)
-  uint64_t packets = 0;  // sum of packetDeltaCount of its flow records
+  uint32_t records = 0;       // data records (flow and options): what sequence numbers count
+  uint32_t flow_records = 0;  // of which flow records: what the loss counters count
+  uint64_t packets = 0;       // sum of packetDeltaCount of its flow records
   uint64_t octets = 0;   // sum of octetDeltaCount
 };
 
 // Exporting Process Reliability Statistics (RFC 7011 section 4.3): what was not sent.
 struct LossStats {
   uint64_t messages = 0;
-  uint64_t records = 0;
+  uint64_t records = 0;  // flow records (notSentFlowTotalCount)
   uint64_t packets = 0;
   uint64_t octets = 0;
   int64_t first_loss_ms = 0;  // wall clock, ms since the epoch; 0 = never
@@ -29,7 +30,7 @@ struct LossStats {
 
   void Add(const MessageInfo& info, absl::Time now) {
     ++messages;
-    records += info.records;
+    records += info.flow_records;
     packets += info.packets;
     octets += info.octets;
     int64_t ms = absl::ToUnixMillis(now);
