@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "daemon/ipfix/decoder.h"
@@ -345,6 +347,84 @@ TEST(IpfixTcpTest, FullQueueNeverBlocksAndIsCounted) {
   EXPECT_TRUE(tcp->connected());
   // Queued but unread: not lost yet, and not acknowledged either.
   EXPECT_GT(tcp->unacknowledged(), 0u);
+}
+
+// The same reconnect seen by a decoder we did not write: tshark on a capture of the
+// loopback TCP streams decodes both sessions (templates in each) with no malformed packet
+// or expert warning, and finds every record the collectors received.
+TEST(IpfixTcpTest, TsharkDecodesBothSessions) {
+  uint16_t port = testsupport::FreeTcpPort();
+  testsupport::TempDir dir("tcp_tshark");
+  std::string pcap = dir.path() + "/tcp.pcap";
+  testsupport::Collector dumpcap(
+      {"dumpcap", "-q", "-i", "lo", "-f", absl::StrCat("tcp port ", port), "-w", pcap},
+      dir.path() + "/dumpcap.log");
+  // dumpcap creates the file once it captures.
+  for (int i = 0; i < 200 && access(pcap.c_str(), F_OK) != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  ASSERT_EQ(access(pcap.c_str(), F_OK), 0) << dumpcap.Log();
+  absl::SleepFor(absl::Milliseconds(300));
+
+  auto address = MakeSocketAddress("127.0.0.1", port);
+  TcpOptions topt;
+  topt.reconnect_min = absl::Milliseconds(20);
+  topt.reconnect_max = absl::Milliseconds(100);
+  auto t = TcpTransport::Create(*address, topt, absl::Now());
+  ASSERT_TRUE(t.ok());
+  TcpTransport* tcp = t->get();
+  auto e = Exporter::Create(ExporterOptions(), *std::move(t));
+  ASSERT_TRUE(e.ok());
+  int64_t end_ms = absl::ToUnixMillis(absl::Now());
+  uint64_t received = 0;
+  for (int session = 0; session < 2; ++session) {
+    TcpCollector collector(port);
+    ASSERT_TRUE(TickUntil(**e, [&] { return tcp->connected(); }));
+    std::vector<FlowRecord> flows;
+    for (int i = 0; i < 500; ++i) flows.push_back(SyntheticFlow(session * 500 + i, i % 2, end_ms));
+    (*e)->Export(flows, absl::Now());
+    ASSERT_TRUE(TickUntil(**e, [&] { return tcp->unacknowledged() == 0; }));
+    absl::SleepFor(absl::Milliseconds(100));
+    collector.Stop();
+    for (const Session& s : collector.sessions()) {
+      for (const DecodedMessage& m : s.messages) {
+        for (const DecodedRecord& r : m.records) received += r.options ? 0 : 1;
+      }
+    }
+    ASSERT_TRUE(TickUntil(**e, [&] { return !tcp->connected(); }));
+  }
+  EXPECT_EQ(received, 1000u);
+  absl::SleepFor(absl::Milliseconds(300));
+  dumpcap.Stop();
+
+  std::string decode_as = absl::StrCat("-d tcp.port==", port, ",cflow");
+  std::string expert = testsupport::RunCommand(
+      absl::StrCat("tshark -n -r ", pcap, " ", decode_as, " -q -z expert,warn 2>&1"));
+  EXPECT_EQ(expert.find("Errors"), std::string::npos) << expert;
+  // TCP itself warns of the RSTs that refuse reconnects while no collector listens; IPFIX
+  // (CFLOW) must have nothing to say.
+  EXPECT_EQ(expert.find("CFLOW"), std::string::npos) << expert;
+  std::string fields = testsupport::RunCommand(absl::StrCat(
+      "tshark -n -r ", pcap, " ", decode_as,
+      " -Y cflow -T fields -E occurrence=a -E aggregator=';' -e cflow.template_id "
+      "-e cflow.srcaddr -e cflow.srcaddrv6"));
+  int templates_256 = 0;
+  uint64_t records = 0;
+  for (absl::string_view line : absl::StrSplit(fields, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> cols = absl::StrSplit(line, '\t');
+    ASSERT_EQ(cols.size(), 3u) << line;
+    for (absl::string_view id : absl::StrSplit(cols[0], ';', absl::SkipEmpty())) {
+      templates_256 += id == "256";
+    }
+    for (int c = 1; c <= 2; ++c) {
+      for (absl::string_view a : absl::StrSplit(cols[c], ';', absl::SkipEmpty())) {
+        (void)a;
+        ++records;
+      }
+    }
+  }
+  EXPECT_EQ(templates_256, 2) << "one template per session";
+  EXPECT_EQ(records, received);
 }
 
 }  // namespace
