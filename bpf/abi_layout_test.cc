@@ -172,6 +172,19 @@ TEST(AbiLayoutTest, SizesAndOffsetsArePinned) {
   }
 }
 
+// IE 64 bits as the IANA IPFIX registry numbers them (bit 0 = MSB of the unsigned32).
+TEST(AbiLayoutTest, Ie64BitsFollowTheRegistry) {
+  EXPECT_EQ(TCFLOW_IE64_FRA1, 0x40000000u);
+  EXPECT_EQ(TCFLOW_IE64_RH, 0x20000000u);
+  EXPECT_EQ(TCFLOW_IE64_FRA0, 0x10000000u);
+  EXPECT_EQ(TCFLOW_IE64_UNK, 0x08000000u);
+  EXPECT_EQ(TCFLOW_IE64_HOP, 0x02000000u);
+  EXPECT_EQ(TCFLOW_IE64_DST, 0x01000000u);
+  EXPECT_EQ(TCFLOW_IE64_PAY, 0x00800000u);
+  EXPECT_EQ(TCFLOW_IE64_AH, 0x00400000u);
+  EXPECT_EQ(TCFLOW_IE64_ESP, 0x00200000u);
+}
+
 std::string ObjectPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* ws = std::getenv("TEST_WORKSPACE");

@@ -124,7 +124,7 @@ static __always_inline __u32 tcflow_ie64_bit(int kind) {
     case TCFLOW_EXT_DEST_OPTIONS: return TCFLOW_IE64_DST;
     case TCFLOW_EXT_AH: return TCFLOW_IE64_AH;
     case TCFLOW_EXT_ESP: return TCFLOW_IE64_ESP;
-    case TCFLOW_EXT_MOBILITY: return TCFLOW_IE64_MOB;
+    case TCFLOW_EXT_MOBILITY: return 0; /* no IE 64 bit */
     default: return 0; /* fragment: FRA0/FRA1 decided by its offset */
   }
 }

@@ -78,8 +78,10 @@ enum tcflow_direction {
   TCFLOW_DIR_EGRESS = 1,  /* IPFIX flowDirection 1 */
 };
 
-/* IPFIX ipv6ExtensionHeaders (IE 64) bits, RFC 5102 numbering with bit 0 the most
- * significant bit of the unsigned32 (as in the RFC's diagram): bit n is 1u << (31 - n). */
+/* IPFIX ipv6ExtensionHeaders (IE 64) bits as the IANA IPFIX registry numbers them (RFC 5102
+ * diagram), bit 0 the most significant bit of the unsigned32: bit n is 1u << (31 - n).
+ * IE 64 has no bit for the mobility header (RFC 9740's IE 515 does): it is counted in the
+ * chain depth and in stats.ext_hdr, not in this bitmap. */
 #define TCFLOW_IE64_BIT(n) (1u << (31 - (n)))
 #define TCFLOW_IE64_FRA1 TCFLOW_IE64_BIT(1) /* fragment header, not the first fragment */
 #define TCFLOW_IE64_RH TCFLOW_IE64_BIT(2)   /* routing header */
@@ -88,9 +90,8 @@ enum tcflow_direction {
 #define TCFLOW_IE64_HOP TCFLOW_IE64_BIT(6)  /* hop-by-hop options */
 #define TCFLOW_IE64_DST TCFLOW_IE64_BIT(7)  /* destination options */
 #define TCFLOW_IE64_PAY TCFLOW_IE64_BIT(8)  /* payload compression (not parsed) */
-#define TCFLOW_IE64_MOB TCFLOW_IE64_BIT(9)  /* mobility */
+#define TCFLOW_IE64_AH TCFLOW_IE64_BIT(9)   /* authentication header */
 #define TCFLOW_IE64_ESP TCFLOW_IE64_BIT(10) /* encapsulating security payload */
-#define TCFLOW_IE64_AH TCFLOW_IE64_BIT(11)  /* authentication header */
 
 /* tcflow_flow_key.key_flags */
 enum tcflow_key_flags {
