@@ -157,8 +157,8 @@ collector { address: "192.0.2.10" }
   EXPECT_FALSE(c.interfaces[0].all_but_loopback);
   EXPECT_TRUE(c.interfaces[0].ingress);
   EXPECT_TRUE(c.interfaces[0].egress);
-  EXPECT_EQ(c.tc_priority, 2047);
-  EXPECT_EQ(c.tc_handle, 0x7cf10u);
+  EXPECT_EQ(c.tc_priority, 31985);
+  EXPECT_EQ(c.tc_handle, 0x7cf1u);
   EXPECT_TRUE(c.reattach);
   EXPECT_FALSE(c.stay_attached_on_exit);
   EXPECT_TRUE(c.key_vlan);

@@ -14,8 +14,8 @@
 namespace tcflow::config {
 
 // Scalar defaults (documented beside each field in tcflow.proto).
-inline constexpr uint32_t kDefaultTcPriority = 2047;
-inline constexpr uint32_t kDefaultTcHandle = 0x7cf10;
+inline constexpr uint32_t kDefaultTcPriority = 0x7cf1;  // 31985, as netlink::kDefaultPriority
+inline constexpr uint32_t kDefaultTcHandle = 0x7cf1;  // as netlink::kDefaultHandle
 inline constexpr uint32_t kDefaultSlotsPerHalf = 65536;
 inline constexpr uint32_t kDefaultDrainIntervalMs = 1000;
 inline constexpr uint32_t kDefaultIdleTimeoutS = 15;
