@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "daemon/tcflowd/tcflowd_main.h"
 #include "tools/flowctl/flowctl.h"
 
 namespace {
@@ -15,7 +16,8 @@ const char* Basename(const char* path) {
 
 int Usage() {
   std::fputs(
-      "usage: tcflow flowctl COMMAND [options]   (or run it through the link 'flowctl')\n",
+      "usage: tcflow flowctl COMMAND [options]   (or run it through the link 'flowctl')\n"
+      "       tcflow tcflowd [-c FILE] [--netns NS]   (or run it through the link 'tcflowd')\n",
       stderr);
   return 2;
 }
@@ -27,6 +29,10 @@ int main(int argc, char** argv) {
   if (std::strcmp(name, "flowctl") == 0) return tcflow::flowctl::FlowctlMain(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "flowctl") == 0) {
     return tcflow::flowctl::FlowctlMain(argc - 1, argv + 1);
+  }
+  if (std::strcmp(name, "tcflowd") == 0) return tcflow::tcflowd::TcflowdMain(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "tcflowd") == 0) {
+    return tcflow::tcflowd::TcflowdMain(argc - 1, argv + 1);
   }
   return Usage();
 }

@@ -1,0 +1,380 @@
+#include "daemon/tcflowd/pipeline.h"
+
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/flowlog/flow_json.h"
+#include "daemon/runtime/timer.h"
+#include "daemon/tcflowd/component_options.h"
+
+namespace tcflow::tcflowd {
+namespace {
+
+absl::Status Errno(const char* what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
+                                                          const config::Config& config,
+                                                          const InterfaceTable* interfaces) {
+  std::unique_ptr<Pipeline> p(new Pipeline());
+  p->loader_ = &loader;
+  p->interfaces_ = interfaces;
+
+  auto drainer = Drainer::Create(loader.tables(), loader.layout());
+  if (!drainer.ok()) return drainer.status();
+  p->drainer_ = std::move(*drainer);
+  auto stats = StatsReader::Create(loader.tables().stats());
+  if (!stats.ok()) return stats.status();
+  p->stats_reader_.emplace(std::move(*stats));
+
+  cache::FlowCacheOptions cache_options = CacheOptionsFrom(config);
+  if (absl::Status s = cache_options.Validate(); !s.ok()) return s;
+  p->cache_ = std::make_unique<cache::FlowCache>(cache_options);
+
+  p->collector_options_ = CollectorOptionsFrom(config);
+  auto set = ipfix::ExporterSet::Create(p->collector_options_, absl::Now());
+  if (!set.ok()) return set.status();
+  p->exporters_ = std::make_unique<ipfix::ExporterSet>(std::move(*set));
+  for (const auto& c : config.collectors) p->collector_names_.push_back(c.name);
+
+  if (!config.json_log_path.empty()) {
+    flowlog::FlowLogOptions log_options;
+    log_options.path = config.json_log_path;
+    Pipeline* self = p.get();
+    log_options.interface_name = [self](uint32_t ifindex) -> absl::string_view {
+      auto it = self->names_.find(ifindex);
+      return it == self->names_.end() ? absl::string_view() : absl::string_view(it->second);
+    };
+    auto log = flowlog::FlowLog::Open(log_options);
+    if (!log.ok()) return log.status();
+    p->flow_log_ = std::move(*log);
+    p->flow_log_path_ = config.json_log_path;
+  }
+
+  p->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  p->timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  p->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (p->epoll_fd_ < 0 || p->timer_fd_ < 0 || p->wake_fd_ < 0) return Errno("pipeline fds");
+  for (int fd : {p->timer_fd_, p->wake_fd_}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(p->epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return Errno("epoll_ctl");
+  }
+  if (absl::Status s = p->ArmTimer(config.drain_interval); !s.ok()) return s;
+  p->RefreshInterfaces();
+  p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
+  return p;
+}
+
+Pipeline::~Pipeline() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+  for (int fd : {epoll_fd_, timer_fd_, wake_fd_}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+absl::Status Pipeline::ArmTimer(absl::Duration interval) {
+  drain_interval_ = interval;
+  itimerspec spec{};
+  spec.it_interval = absl::ToTimespec(interval);
+  spec.it_value = spec.it_interval;
+  if (timerfd_settime(timer_fd_, 0, &spec, nullptr) != 0) return Errno("timerfd_settime");
+  return absl::OkStatus();
+}
+
+void Pipeline::Call(const std::function<void()>& task) {
+  std::promise<void> done;
+  std::future<void> finished = done.get_future();
+  {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back([&] {
+      task();
+      done.set_value();
+    });
+  }
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  finished.wait();
+}
+
+void Pipeline::Run() {
+  pthread_setname_np(pthread_self(), "tcflowd-export");
+  for (;;) {
+    epoll_event events[4];
+    int n = epoll_wait(epoll_fd_, events, 4, -1);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      uint64_t count = 0;
+      if (fd == timer_fd_) {
+        if (read(timer_fd_, &count, sizeof(count)) == sizeof(count)) Tick();
+      } else if (fd == wake_fd_) {
+        (void)!read(wake_fd_, &count, sizeof(count));
+      }
+    }
+    std::deque<std::function<void()>> tasks;
+    bool stop;
+    {
+      absl::MutexLock lock(&mu_);
+      tasks.swap(tasks_);
+      stop = stop_;
+    }
+    for (auto& t : tasks) t();
+    if (stop) break;
+  }
+}
+
+void Pipeline::Tick() {
+  DrainNow();
+  exporters_->Tick(absl::Now());
+}
+
+void Pipeline::DrainNow() {
+  RefreshInterfaces();
+  absl::StatusOr<DrainResult> r = drainer_->Drain(
+      [this](absl::Span<const FlowRecord> batch) { cache_->MergeBatch(batch, &ended_); });
+  if (r.ok()) {
+    ++totals_.drains;
+    totals_.last = *r;
+    totals_.records += r->records;
+    totals_.packets += r->packets;
+    totals_.bytes += r->bytes;
+    totals_.max_slots_wanted = std::max(totals_.max_slots_wanted, r->slots_wanted);
+    totals_.last_drain_time = absl::Now();
+  } else {
+    ++totals_.drain_errors;
+    totals_.last_drain_error = std::string(r.status().message());
+  }
+  // The cache's clock is the drain's: wall-clock ms through the same offset.
+  const int64_t now_ms = drainer_->clock().ToWallMs(runtime::MonotonicNowNs());
+  cache_->Expire(now_ms, &ended_);
+  RefreshMeteringStats();
+  ExportEnded();
+}
+
+void Pipeline::ExportEnded() {
+  if (!ended_.empty()) {
+    exporters_->Export(ended_, absl::Now());
+    if (flow_log_ != nullptr) flow_log_->Write(ended_);
+    for (const FlowRecord& r : ended_) {
+      packets_exported_ += r.packets;
+      bytes_exported_ += r.bytes;
+    }
+    records_exported_ += ended_.size();
+    ended_.clear();
+  }
+  if (flow_log_ != nullptr) (void)flow_log_->Flush();
+}
+
+void Pipeline::RefreshInterfaces() {
+  if (interfaces_ == nullptr || interfaces_->version() == names_version_) return;
+  names_ = interfaces_->Snapshot(&names_version_);
+  std::vector<ipfix::InterfaceInfo> infos;
+  for (const auto& [index, name] : names_) infos.push_back({index, name, ""});
+  exporters_->SetInterfaces(infos);
+}
+
+void Pipeline::RefreshMeteringStats() {
+  if (!stats_reader_.has_value() || !stats_reader_->Read(&kernel_stats_).ok()) return;
+  ipfix::MeteringStats m;
+  m.packets_observed = kernel_stats_.packets[0] + kernel_stats_.packets[1];
+  m.octets_observed = kernel_stats_.bytes[0] + kernel_stats_.bytes[1];
+  m.flows_observed = cache_->stats().flows_created;
+  // Packets in no flow record: no slot and no overflow slot left, or unparseable.
+  m.packets_ignored = kernel_stats_.overflow_lost;
+  for (int i = 1; i < TCFLOW_PARSE_RESULT_COUNT; ++i) m.packets_ignored += kernel_stats_.parse_error[i];
+  exporters_->SetMeteringStats(m);
+}
+
+size_t Pipeline::Flush(const cache::FlowFilter& filter) {
+  DrainNow();
+  size_t n = cache_->Flush(filter, &ended_);
+  ExportEnded();
+  return n;
+}
+
+void Pipeline::DumpFlows(std::optional<uint32_t> ifindex, std::string* json_array) {
+  DrainNow();
+  flowlog::InterfaceNamer namer = [this](uint32_t index) -> absl::string_view {
+    auto it = names_.find(index);
+    return it == names_.end() ? absl::string_view() : absl::string_view(it->second);
+  };
+  json_array->push_back('[');
+  bool first = true;
+  cache_->ForEach([&](const FlowRecord& r) {
+    if (ifindex.has_value() && r.key.ifindex != *ifindex) return;
+    if (!first) json_array->push_back(',');
+    first = false;
+    flowlog::AppendFlowObject(r, &namer, json_array);
+  });
+  json_array->push_back(']');
+}
+
+absl::Status Pipeline::Apply(const config::Config& config) {
+  cache::FlowCacheOptions cache_options = CacheOptionsFrom(config);
+  if (absl::Status s = cache_options.Validate(); !s.ok()) return s;
+
+  // Collectors: rebuild the set only when they changed (a rebuilt exporter starts a new
+  // session: templates again, sequence numbers from 0).
+  std::vector<ipfix::CollectorOptions> collectors = CollectorOptionsFrom(config);
+  std::unique_ptr<ipfix::ExporterSet> new_set;
+  bool collectors_changed = collectors.size() != collector_options_.size();
+  for (size_t i = 0; !collectors_changed && i < collectors.size(); ++i) {
+    const auto& a = collectors[i];
+    const auto& b = collector_options_[i];
+    collectors_changed = a.address != b.address || a.transport != b.transport ||
+                         a.mtu != b.mtu || a.tcp_queue_bytes != b.tcp_queue_bytes ||
+                         a.exporter.observation_domain_id != b.exporter.observation_domain_id ||
+                         a.exporter.template_refresh != b.exporter.template_refresh ||
+                         a.exporter.ipv4_elements != b.exporter.ipv4_elements ||
+                         a.exporter.ipv6_elements != b.exporter.ipv6_elements ||
+                         a.exporter.options_records != b.exporter.options_records;
+  }
+  if (collectors_changed) {
+    auto set = ipfix::ExporterSet::Create(collectors, absl::Now());
+    if (!set.ok()) return set.status();
+    new_set = std::make_unique<ipfix::ExporterSet>(std::move(*set));
+  }
+  std::unique_ptr<flowlog::FlowLog> new_log;
+  if (!config.json_log_path.empty() && config.json_log_path != flow_log_path_) {
+    flowlog::FlowLogOptions log_options;
+    log_options.path = config.json_log_path;
+    log_options.interface_name = [this](uint32_t ifindex) -> absl::string_view {
+      auto it = names_.find(ifindex);
+      return it == names_.end() ? absl::string_view() : absl::string_view(it->second);
+    };
+    auto log = flowlog::FlowLog::Open(log_options);
+    if (!log.ok()) return log.status();
+    new_log = std::move(*log);
+  }
+
+  // Everything could be built: switch. Flows ended so far go to the old exporters first.
+  DrainNow();
+  if (absl::Status s = cache_->SetOptions(cache_options); !s.ok()) return s;
+  if (new_set != nullptr) {
+    exporters_->Tick(absl::Now());
+    exporters_ = std::move(new_set);
+    collector_options_ = std::move(collectors);
+    collector_names_.clear();
+    for (const auto& c : config.collectors) collector_names_.push_back(c.name);
+    names_version_ = 0;  // the new exporters need the interface table
+    RefreshInterfaces();
+    RefreshMeteringStats();
+  }
+  if (new_log != nullptr) {
+    flow_log_ = std::move(new_log);
+    flow_log_path_ = config.json_log_path;
+  } else if (config.json_log_path.empty()) {
+    flow_log_.reset();
+    flow_log_path_.clear();
+  } else if (flow_log_ != nullptr) {
+    (void)flow_log_->Reopen();  // log rotation
+  }
+  if (config.drain_interval != drain_interval_) return ArmTimer(config.drain_interval);
+  return absl::OkStatus();
+}
+
+void Pipeline::Finish() {
+  DrainNow();
+  DrainNow();
+  cache_->FlushAll(&ended_);
+  ExportEnded();
+  exporters_->Tick(absl::Now());
+}
+
+void Pipeline::WriteStatus(control::JsonWriter& w) {
+  const TableLayout& layout = drainer_->layout();
+  w.Key("table").BeginObject()
+      .Key("slots_per_half").Uint(layout.slots_per_half)
+      .Key("used_last_drain").Uint(totals_.last.slots_wanted)
+      .Key("fill_last_drain").Double(layout.slots_per_half == 0 ? 0.0
+          : static_cast<double>(totals_.last.slots_wanted) / layout.slots_per_half)
+      .Key("max_used").Uint(totals_.max_slots_wanted)
+      .Key("drains").Uint(totals_.drains)
+      .Key("drain_errors").Uint(totals_.drain_errors)
+      .Key("last_drain_error").String(totals_.last_drain_error)
+      .Key("drain_interval_ms").Int(absl::ToInt64Milliseconds(drain_interval_))
+      .Key("grace_mode").Int(static_cast<int>(drainer_->grace_mode()))
+      .Key("packets_drained").Uint(totals_.packets)
+      .Key("bytes_drained").Uint(totals_.bytes)
+      .EndObject();
+  const cache::FlowCacheStats& cs = cache_->stats();
+  w.Key("cache").BeginObject()
+      .Key("flows").Uint(cache_->size())
+      .Key("max_flows").Uint(cache_->options().max_flows)
+      .Key("flows_created").Uint(cs.flows_created)
+      .Key("records_ended").BeginObject()
+      .Key("idle_timeout").Uint(cs.records_ended[1])
+      .Key("active_timeout").Uint(cs.records_ended[2])
+      .Key("end_of_flow").Uint(cs.records_ended[3])
+      .Key("forced_end").Uint(cs.records_ended[4])
+      .Key("lack_of_resources").Uint(cs.records_ended[5])
+      .EndObject()
+      .EndObject();
+  w.Key("exported").BeginObject()
+      .Key("records").Uint(records_exported_)
+      .Key("packets").Uint(packets_exported_)
+      .Key("bytes").Uint(bytes_exported_)
+      .EndObject();
+  w.Key("collectors").BeginArray();
+  for (size_t i = 0; i < exporters_->size(); ++i) {
+    const ipfix::ExporterStats s = exporters_->at(i).stats();
+    w.BeginObject()
+        .Key("name").String(i < collector_names_.size() ? collector_names_[i] : "")
+        .Key("address").String(collector_options_[i].address)
+        .Key("transport").String(collector_options_[i].transport == ipfix::TransportKind::kTcp
+                                     ? "tcp" : "udp")
+        .Key("messages").Uint(s.messages)
+        .Key("octets").Uint(s.octets)
+        .Key("flow_records").Uint(s.flow_records)
+        .Key("options_records").Uint(s.options_records)
+        .Key("template_sends").Uint(s.template_sends)
+        .Key("lost_messages").Uint(s.loss.messages)
+        .Key("lost_records").Uint(s.loss.records)
+        .Key("lost_packets").Uint(s.loss.packets)
+        .Key("lost_octets").Uint(s.loss.octets)
+        .EndObject();
+  }
+  w.EndArray();
+  uint64_t parse_errors = 0;
+  for (int i = 1; i < TCFLOW_PARSE_RESULT_COUNT; ++i) parse_errors += kernel_stats_.parse_error[i];
+  w.Key("kernel").BeginObject()
+      .Key("packets_ingress").Uint(kernel_stats_.packets[0])
+      .Key("packets_egress").Uint(kernel_stats_.packets[1])
+      .Key("bytes_ingress").Uint(kernel_stats_.bytes[0])
+      .Key("bytes_egress").Uint(kernel_stats_.bytes[1])
+      .Key("not_ip").Uint(kernel_stats_.not_ip)
+      .EndObject();
+  uint64_t export_lost = 0;
+  for (size_t i = 0; i < exporters_->size(); ++i) export_lost += exporters_->at(i).stats().loss.records;
+  w.Key("losses").BeginObject()
+      .Key("flows_not_created").Uint(kernel_stats_.flows_not_created)
+      .Key("overflow_lost").Uint(kernel_stats_.overflow_lost)
+      .Key("parse_errors").Uint(parse_errors)
+      .Key("events_lost").Uint(kernel_stats_.events_lost)
+      .Key("cache_evictions").Uint(cs.records_evicted())
+      .Key("export_records_lost").Uint(export_lost)
+      .Key("flow_log_dropped").Uint(flow_log_ ? flow_log_->stats().records_dropped : 0)
+      .EndObject();
+  w.Key("flow_log").String(flow_log_path_);
+}
+
+}  // namespace tcflow::tcflowd

@@ -1,0 +1,120 @@
+// The drain/export thread: on every drain interval it drains the kernel tables into the
+// flow cache, ends what is due, and hands ended flows to the exporters (IPFIX to every
+// collector, the JSON-lines flow log). It owns all of these; other threads reach them only
+// through Call(), which queues a task for this thread and waits for it (an explicit
+// hand-off, no shared state besides the interface table).
+
+#ifndef TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
+#define TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "config/config.h"
+#include "daemon/cache/flow_cache.h"
+#include "daemon/cache/flow_filter.h"
+#include "daemon/control/json.h"
+#include "daemon/drain/drainer.h"
+#include "daemon/drain/stats_reader.h"
+#include "daemon/flowlog/flow_log.h"
+#include "daemon/ipfix/collector.h"
+#include "daemon/loader/loader.h"
+#include "daemon/tcflowd/interface_table.h"
+
+namespace tcflow::tcflowd {
+
+struct DrainTotals {
+  uint64_t drains = 0;
+  uint64_t drain_errors = 0;
+  std::string last_drain_error;
+  DrainResult last;
+  uint64_t records = 0;     // increments drained
+  uint64_t packets = 0;     // packets drained (flows + overflow records)
+  uint64_t bytes = 0;
+  uint64_t max_slots_wanted = 0;  // the fullest half seen
+  absl::Time last_drain_time = absl::InfinitePast();
+};
+
+class Pipeline {
+ public:
+  // `loader` must outlive the pipeline. Creates every component; the thread starts at once
+  // and drains every `config.drain_interval`.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Start(const Loader& loader,
+                                                         const config::Config& config,
+                                                         const InterfaceTable* interfaces);
+  ~Pipeline();  // stops the thread (no final drain: see Finish())
+
+  // Runs `task` on the pipeline thread and waits for it to finish.
+  void Call(const std::function<void()>& task);
+
+  // --- Only on the pipeline thread (inside Call()) ---
+  // Drains now, merges, expires and exports what ended.
+  void DrainNow();
+  // Ends the flows `filter` selects (after a drain, so the kernel's counts are included) and
+  // exports them; returns how many records were ended.
+  size_t Flush(const cache::FlowFilter& filter);
+  // The flows in the cache after a drain, as the flow log's JSON objects.
+  void DumpFlows(std::optional<uint32_t> ifindex, std::string* json_array);
+  // Applies a new config's runtime part (timeouts, collectors, flow log, drain interval).
+  absl::Status Apply(const config::Config& config);
+  // Shutdown: drains twice (in-flight program runs of the last generation included), ends
+  // every flow (forced end) and exports it, flushes the flow log.
+  void Finish();
+  // Writes the status members of the pipeline (no braces) into `w`.
+  void WriteStatus(control::JsonWriter& w);
+
+ private:
+  Pipeline() = default;
+  void Run();
+  void Tick();
+  void ExportEnded();
+  void RefreshInterfaces();
+  void RefreshMeteringStats();
+  absl::Status ArmTimer(absl::Duration interval);
+
+  // Immutable after Start().
+  const Loader* loader_ = nullptr;
+  const InterfaceTable* interfaces_ = nullptr;
+  int epoll_fd_ = -1;
+  int timer_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by the pipeline thread.
+  std::unique_ptr<Drainer> drainer_;
+  std::optional<StatsReader> stats_reader_;
+  std::unique_ptr<cache::FlowCache> cache_;
+  std::unique_ptr<ipfix::ExporterSet> exporters_;
+  std::vector<std::string> collector_names_;
+  std::vector<ipfix::CollectorOptions> collector_options_;
+  std::unique_ptr<flowlog::FlowLog> flow_log_;
+  std::string flow_log_path_;
+  std::map<uint32_t, std::string> names_;
+  uint64_t names_version_ = 0;
+  std::vector<FlowRecord> ended_;
+  DrainTotals totals_;
+  tcflow_stats kernel_stats_ = {};
+  absl::Duration drain_interval_;
+  uint64_t records_exported_ = 0;
+  uint64_t packets_exported_ = 0;
+  uint64_t bytes_exported_ = 0;
+};
+
+}  // namespace tcflow::tcflowd
+
+#endif  // TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_

@@ -1,0 +1,32 @@
+#include "daemon/tcflowd/tcflowd_main.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "daemon/tcflowd/daemon.h"
+#include "tools/cli/flags.h"
+
+namespace tcflow::tcflowd {
+
+int TcflowdMain(int argc, char** argv) {
+  cli::FlagParser flags(
+      "tcflowd",
+      "Meters interfaces with tcflow's tc programs and exports the flows as IPFIX. Without "
+      "-c it runs the built-in default (`flowctl config default`): every interface but "
+      "loopback, both directions, IPFIX over UDP to 127.0.0.1:4739.");
+  DaemonOptions options;
+  flags.AddString("config", 'c', &options.config_file, "FILE", "config file (text format)");
+  flags.AddString("netns", 0, &options.netns, "NS",
+                  "network namespace (name or path) of selections that name none");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (int rc = cli::ParseOrExit(flags, args); rc >= 0) return rc;
+  if (!flags.positional().empty()) {
+    std::fprintf(stderr, "tcflowd: unexpected argument '%s'\n", flags.positional()[0].c_str());
+    return 2;
+  }
+  Daemon daemon(std::move(options));
+  return daemon.Run();
+}
+
+}  // namespace tcflow::tcflowd
