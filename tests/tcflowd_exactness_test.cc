@@ -1,0 +1,270 @@
+// tcflowd end to end on a namespace router h1 - rt - h2: the real binary runs inside rt on
+// both legs, both directions, and exports IPFIX to two collectors on rt's loopback: this
+// test's own (decoded with daemon/ipfix's decoder) and nfdump's nfcapd. Per flow, per
+// interface and direction, the exported packets and bytes must equal what the senders put on
+// the wire: ICMP echo (IPv4, IPv6), UDP bursts of known size and count (both directions,
+// both families), and an 8 MiB TCP transfer with the veth offloads on (GSO/GRO
+// super-packets; the expected counts come from the hosts' own TCP stacks). A lone short flow
+// is exported by its idle timeout with no later traffic; SIGTERM detaches and exits 0; every
+// packet the kernel programs counted appears in an exported record.
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/ipfix_test_support.h"
+#include "tests/tcflowd_test_support.h"
+
+namespace tcflow::testing {
+namespace {
+
+struct Expected {
+  FlowId id;  // ifindex/direction filled per leg
+  Wire wire;
+  bool forward = true;  // h1 -> h2 (else h2 -> h1)
+};
+
+// A free UDP port on the loopback of `ns`.
+uint16_t FreeUdpPortIn(const Namespace& ns) {
+  uint16_t port = 0;
+  (void)ns.Run([&] {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return absl::OkStatus();
+  });
+  return port;
+}
+
+bool UdpPortBoundIn(const Namespace& ns, uint16_t port) {
+  bool bound = false;
+  (void)ns.Run([&] {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    bound = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return absl::OkStatus();
+  });
+  return bound;
+}
+
+TEST(TcflowdExactnessTest, RouterLegsBothDirectionsExactAgainstTwoCollectors) {
+  auto router = Router::Create("tfx");
+  ASSERT_TRUE(router.ok()) << router.status();
+  Router& r = *router;
+  testsupport::TempDir dir("tcflowd_exact");
+  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_exact_", getpid());
+  RemovePins(pins);
+  struct PinCleanup {
+    std::string path;
+    ~PinCleanup() { RemovePins(path); }
+  } pin_cleanup{pins};
+
+  auto sink = IpfixSink::Start(*r.rt);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  const uint16_t nf_port = FreeUdpPortIn(*r.rt);
+  const std::string nf_dir = dir.path() + "/nfcapd";
+  std::filesystem::create_directories(nf_dir);
+  Process nfcapd({"nfcapd", "-w", nf_dir, "-b", "127.0.0.1", "-p", absl::StrCat(nf_port)},
+                 dir.path() + "/nfcapd.log", r.rt->path());
+  for (int i = 0; i < 200 && !UdpPortBoundIn(*r.rt, nf_port); ++i) absl::SleepFor(absl::Milliseconds(25));
+  ASSERT_TRUE(UdpPortBoundIn(*r.rt, nf_port)) << nfcapd.Log();
+
+  // Resolve neighbours first (before metering): a packet held during neighbour discovery can
+  // be dropped, and the test must know what crossed.
+  {
+    int replies = 0;
+    for (const char* dst : {"10.61.2.1", "fd61:2::1"}) {
+      ASSERT_TRUE(Echo(*r.h1, dst, 2, 8, &replies).ok());
+    }
+    ASSERT_TRUE(Echo(*r.h2, "fd61:1::1", 2, 8, &replies).ok());
+  }
+
+  DaemonConfig cfg;
+  cfg.dir = dir.path();
+  cfg.pin_path = pins;
+  cfg.udp_collectors = {(*sink)->port(), nf_port};
+  cfg.idle_timeout_s = 1;
+  cfg.active_timeout_s = 60;
+  auto daemon = Daemon::Start(*r.rt, cfg, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+
+  // --- Traffic the test counts itself ---
+  std::vector<Expected> expected;
+  int replies = 0, received = 0;
+  {
+    auto w = Echo(*r.h1, "10.61.2.1", 10, 56, &replies);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_EQ(replies, 10);
+    expected.push_back({{4, 1, "10.61.1.1", "10.61.2.1", 0, 8 << 8}, *w, true});
+    expected.push_back({{4, 1, "10.61.2.1", "10.61.1.1", 0, 0}, *w, false});
+  }
+  {
+    auto w = Echo(*r.h1, "fd61:2::1", 10, 100, &replies);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_EQ(replies, 10);
+    expected.push_back({{6, 58, "fd61:1::1", "fd61:2::1", 0, 128 << 8}, *w, true});
+    expected.push_back({{6, 58, "fd61:2::1", "fd61:1::1", 0, 129 << 8}, *w, false});
+  }
+  {
+    auto w = UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40001, 5001, 300, 512, &received);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_EQ(received, 300);
+    expected.push_back({{4, 17, "10.61.1.1", "10.61.2.1", 40001, 5001}, *w, true});
+  }
+  {
+    auto w = UdpBurst(*r.h2, *r.h1, "fd61:1::1", 40002, 5002, 200, 1200, &received);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_EQ(received, 200);
+    expected.push_back({{6, 17, "fd61:2::1", "fd61:1::1", 40002, 5002}, *w, false});
+  }
+  {
+    auto t = TcpBulk(*r.h1, *r.h2, "10.61.2.1", 5003, 8 << 20);
+    ASSERT_TRUE(t.ok()) << t.status();
+    // The transfer really went as super-packets: far fewer than one segment per MSS would
+    // be impossible, so only check it moved the data in thousands of wire segments.
+    EXPECT_GT(t->forward.packets, 5000u);
+    expected.push_back({{4, 6, "10.61.1.1", "10.61.2.1", t->sport, 5003}, t->forward, true});
+    expected.push_back({{4, 6, "10.61.2.1", "10.61.1.1", 5003, t->sport}, t->reverse, false});
+  }
+
+  // Each flow at both of its observation points: in on the leg it enters, out on the other.
+  auto at = [&](const Expected& e, bool ingress) {
+    FlowId id = e.id;
+    const bool first_leg = ingress == e.forward;  // forward enters on r1
+    id.ifindex = first_leg ? r.r1 : r.r2;
+    id.direction = ingress ? 0 : 1;
+    return id;
+  };
+  auto all_exported = [&](const std::map<FlowId, FlowSum>& flows) {
+    for (const Expected& e : expected) {
+      for (bool ingress : {true, false}) {
+        auto it = flows.find(at(e, ingress));
+        if (it == flows.end() || it->second.packets < e.wire.packets) return false;
+      }
+    }
+    return true;
+  };
+  // Idle timeout 1 s, TCP end-of-flow linger: everything is out within a few seconds,
+  // without any later traffic and without stopping the daemon.
+  EXPECT_TRUE((*sink)->WaitFor(all_exported, absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(500));  // anything counted twice would show up now
+  std::map<FlowId, FlowSum> flows = (*sink)->Flows();
+  for (const Expected& e : expected) {
+    for (bool ingress : {true, false}) {
+      FlowId id = at(e, ingress);
+      auto it = flows.find(id);
+      ASSERT_NE(it, flows.end()) << id.ToString();
+      EXPECT_EQ(it->second.packets, e.wire.packets) << id.ToString();
+      EXPECT_EQ(it->second.bytes, e.wire.bytes) << id.ToString();
+      if (!ingress) {
+        // The forwarded flow's egress record names both legs.
+        EXPECT_EQ(it->second.other_ifindex, static_cast<uint32_t>(e.forward ? r.r1 : r.r2))
+            << id.ToString();
+      }
+      if (e.id.protocol != 6) {
+        EXPECT_EQ(it->second.end_reasons[1], it->second.records)
+            << id.ToString() << ": ended by idle timeout";
+      }
+    }
+  }
+  EXPECT_EQ((*sink)->decode_errors(), 0u);
+  auto names = (*sink)->InterfaceNames();
+  EXPECT_EQ(names[r.r1], "r1");
+  EXPECT_EQ(names[r.r2], "r2");
+
+  // --- A lone short flow, nothing after it: exported by idle timeout ---
+  {
+    auto w = UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40009, 5009, 1, 100, &received);
+    ASSERT_TRUE(w.ok());
+    const absl::Time sent = absl::Now();
+    FlowId lone{4, 17, "10.61.1.1", "10.61.2.1", 40009, 5009, static_cast<uint32_t>(r.r1), 0};
+    EXPECT_TRUE((*sink)->WaitFor([&](const auto& f) { return f.count(lone) > 0; },
+                                 absl::Seconds(5)));
+    const absl::Duration took = absl::Now() - sent;
+    EXPECT_GE(took, absl::Milliseconds(900)) << "exported before its idle timeout";
+    EXPECT_LE(took, absl::Milliseconds(2500)) << "idle timeout 1 s + drain 100 ms";
+    auto f = (*sink)->Flows();
+    EXPECT_EQ(f[lone].packets, 1u);
+    EXPECT_EQ(f[lone].bytes, 128u);
+    EXPECT_EQ(f[lone].end_reasons[1], 1u);
+  }
+
+  // --- SIGTERM: exit 0, filters gone ---
+  (*daemon)->process().Signal(SIGTERM);
+  EXPECT_EQ((*daemon)->process().Wait(absl::Seconds(15)), 0) << (*daemon)->process().Log();
+  auto filters = TcflowFilters(*r.rt);
+  ASSERT_TRUE(filters.ok());
+  EXPECT_TRUE(filters->empty());
+
+  // Conservation: every packet the programs counted (minus the ones no flow can hold:
+  // non-IP, unparseable, no slot at all) is in an exported record.
+  absl::SleepFor(absl::Milliseconds(300));
+  auto totals = ReadKernelTotals(pins);
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  uint64_t exported = 0;
+  for (const auto& [id, sum] : (*sink)->Flows()) exported += sum.packets;
+  EXPECT_EQ(exported, totals->packets - totals->not_ip - totals->parse_errors -
+                          totals->overflow_lost);
+  EXPECT_EQ(totals->overflow_lost, 0u);
+  auto metering = (*sink)->MeteringStats();
+  EXPECT_GT(metering["packetTotalCount"], 0u);
+
+  // --- nfcapd, an independent collector, saw the same counts ---
+  nfcapd.Signal(SIGTERM);
+  EXPECT_EQ(nfcapd.Wait(absl::Seconds(10)), 0) << nfcapd.Log();
+  std::string csv = testsupport::RunCommand(absl::StrCat("TZ=UTC nfdump -R ", nf_dir, " -o csv -q"));
+  // ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,...
+  std::map<std::string, std::pair<uint64_t, uint64_t>> rows;
+  for (absl::string_view line : absl::StrSplit(csv, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> c = absl::StrSplit(line, ',');
+    if (c.size() < 17 || c[0] == "ts") continue;
+    uint64_t pkts = 0, bytes = 0;
+    if (!absl::SimpleAtoi(c[11], &pkts) || !absl::SimpleAtoi(c[12], &bytes)) continue;
+    auto& row = rows[absl::StrCat(c[3], " ", c[4], " ", c[5], " ", c[6], " ", c[7], " ", c[15],
+                                  " ", c[16])];
+    row.first += pkts;
+    row.second += bytes;
+  }
+  const std::map<int, std::string> proto_names = {{1, "ICMP"}, {6, "TCP"}, {17, "UDP"},
+                                                  {58, "ICMP6"}};
+  for (const Expected& e : expected) {
+    const uint32_t first = e.forward ? r.r1 : r.r2, second = e.forward ? r.r2 : r.r1;
+    const std::string proto = proto_names.at(e.id.protocol);
+    for (const std::string& key :
+         {absl::StrCat(e.id.src, " ", e.id.dst, " ", e.id.sport, " ", e.id.dport, " ",
+                       proto, " ", first, " ", 0),
+          absl::StrCat(e.id.src, " ", e.id.dst, " ", e.id.sport, " ", e.id.dport, " ",
+                       proto, " ", first, " ", second)}) {
+      auto it = rows.find(key);
+      ASSERT_NE(it, rows.end()) << key << "\n" << csv.substr(0, 3000);
+      EXPECT_EQ(it->second.first, e.wire.packets) << key;
+      EXPECT_EQ(it->second.second, e.wire.bytes) << key;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tcflow::testing
