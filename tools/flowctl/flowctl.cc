@@ -10,6 +10,7 @@
 #include "tools/flowctl/ipfix_commands.h"
 #include "tools/flowctl/meter_commands.h"
 #include "tools/flowctl/config_commands.h"
+#include "tools/flowctl/daemon_commands.h"
 #include "tools/version.h"
 
 namespace tcflow::flowctl {
@@ -34,6 +35,10 @@ const cli::Command kCommands[] = {
     {"config default", "print the built-in default config", RunConfigDefault},
     {"ipfix send-dummy", "send synthetic flows as IPFIX to a collector", RunIpfixSendDummy},
     {"collect", "a small IPFIX collector that prints what arrives", RunCollect},
+    {"status", "the running tcflowd: interfaces, table, cache, collectors, losses", RunStatus},
+    {"dump", "the flows tcflowd holds now (kernel tables and cache)", RunDump},
+    {"flush", "end flows now and export them", RunFlush},
+    {"reload", "make tcflowd re-read its config (like SIGHUP)", RunReload},
 };
 
 }  // namespace
