@@ -1,0 +1,166 @@
+// flowctl status / dump / flush / reload against a real tcflowd on the namespace router,
+// through the real binary and the control socket: what an operator would type and read.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "daemon/control/json.h"
+#include "gtest/gtest.h"
+#include "tests/ipfix_test_support.h"
+#include "tests/tcflowd_test_support.h"
+
+namespace tcflow::testing {
+namespace {
+
+std::vector<control::JsonValue> JsonLines(const std::string& text) {
+  std::vector<control::JsonValue> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    auto v = control::ParseJson(line);
+    EXPECT_TRUE(v.ok()) << line;
+    if (v.ok()) out.push_back(*v);
+  }
+  return out;
+}
+
+TEST(TcflowdControlTest, StatusDumpFlushReload) {
+  auto router = Router::Create("tfc");
+  ASSERT_TRUE(router.ok()) << router.status();
+  Router& r = *router;
+  testsupport::TempDir dir("tcflowd_control");
+  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_ctl_", getpid());
+  RemovePins(pins);
+  struct PinCleanup {
+    std::string path;
+    ~PinCleanup() { RemovePins(path); }
+  } pin_cleanup{pins};
+  int n = 0;
+  ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());
+
+  auto sink = IpfixSink::Start(*r.rt);
+  auto sink2 = IpfixSink::Start(*r.rt);
+  ASSERT_TRUE(sink.ok() && sink2.ok());
+  DaemonConfig cfg;
+  cfg.dir = dir.path();
+  cfg.pin_path = pins;
+  cfg.udp_collectors = {(*sink)->port()};
+  cfg.idle_timeout_s = 60;  // flows stay in the cache until flushed
+  cfg.active_timeout_s = 120;
+  auto daemon = Daemon::Start(*r.rt, cfg, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  const std::string sock = cfg.control_socket();
+
+  int received = 0;
+  ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40001, 6001, 50, 100, &received).ok());
+  ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40002, 6002, 20, 200, &received).ok());
+
+  // --- status ---
+  RunResult st = Flowctl({"status", "--socket", sock});
+  EXPECT_EQ(st.code, 0) << st.err;
+  EXPECT_TRUE(absl::StrContains(st.out, absl::StrCat("r1(", r.r1, ", both)"))) << st.out;
+  EXPECT_TRUE(absl::StrContains(st.out, absl::StrCat("r2(", r.r2, ", both)"))) << st.out;
+  EXPECT_TRUE(absl::StrContains(st.out, absl::StrCat("127.0.0.1:", (*sink)->port(), "/udp")))
+      << st.out;
+  EXPECT_TRUE(absl::StrContains(st.out, cfg.config_path())) << st.out;
+  st = Flowctl({"status", "--socket", sock, "-o", "json"});
+  ASSERT_EQ(st.code, 0) << st.err;
+  auto status = control::ParseJson(st.out);
+  ASSERT_TRUE(status.ok()) << st.out;
+  EXPECT_EQ(status->Find("interfaces")->items().size(), 2u);
+  EXPECT_EQ(status->Find("table")->GetUint("slots_per_half"), 4096u);
+  EXPECT_GE(*status->Find("table")->GetUint("drains"), 1u);
+  EXPECT_EQ(status->Find("losses")->GetUint("overflow_lost"), 0u);
+
+  // --- dump: both flows, on both legs, exact counts, straight from kernel + cache ---
+  RunResult dump = Flowctl({"dump", "--socket", sock, "-o", "json", "-i", "r1"});
+  ASSERT_EQ(dump.code, 0) << dump.err;
+  uint64_t p6001 = 0, b6001 = 0, p6002 = 0;
+  for (const auto& f : JsonLines(dump.out)) {
+    EXPECT_EQ(f.GetUint("ifindex"), static_cast<uint64_t>(r.r1)) << f.Serialize();
+    if (f.GetUint("dst_port") == 6001u) {
+      p6001 += *f.GetUint("packets");
+      b6001 += *f.GetUint("bytes");
+    }
+    if (f.GetUint("dst_port") == 6002u) p6002 += *f.GetUint("packets");
+  }
+  EXPECT_EQ(p6001, 50u);
+  EXPECT_EQ(b6001, 50u * 128);
+  EXPECT_EQ(p6002, 20u);
+  dump = Flowctl({"dump", "--socket", sock});
+  ASSERT_EQ(dump.code, 0) << dump.err;
+  EXPECT_TRUE(absl::StrContains(dump.out, "IFINDEX")) << dump.out;
+  EXPECT_TRUE(absl::StrContains(dump.out, "10.61.1.1:40001")) << dump.out;
+  EXPECT_TRUE(absl::StrContains(dump.out, "10.61.2.1:6002")) << dump.out;
+  RunResult bad = Flowctl({"dump", "--socket", sock, "-i", "nosuch0"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(absl::StrContains(bad.err, "nosuch0")) << bad.err;
+
+  // --- flush one flow on one leg: exported now, with forced end; the rest stays ---
+  RunResult fl = Flowctl({"flush", "--socket", sock, "-i", "r1", "-p", "udp", "-s", "10.61.1.1",
+                          "-S", "40001", "-d", "10.61.2.1", "-D", "6001"});
+  EXPECT_EQ(fl.code, 0) << fl.err;
+  EXPECT_EQ(fl.out, "ended and exported 1 flow record(s)\n");
+  const FlowId f6001_r1{4, 17, "10.61.1.1", "10.61.2.1", 40001, 6001, static_cast<uint32_t>(r.r1), 0};
+  const FlowId f6001_r2{4, 17, "10.61.1.1", "10.61.2.1", 40001, 6001, static_cast<uint32_t>(r.r2), 1};
+  const FlowId f6002_r1{4, 17, "10.61.1.1", "10.61.2.1", 40002, 6002, static_cast<uint32_t>(r.r1), 0};
+  ASSERT_TRUE((*sink)->WaitFor([&](const auto& f) { return f.count(f6001_r1) > 0; },
+                               absl::Seconds(3)));
+  absl::SleepFor(absl::Milliseconds(300));
+  auto flows = (*sink)->Flows();
+  EXPECT_EQ(flows[f6001_r1].packets, 50u);
+  EXPECT_EQ(flows[f6001_r1].end_reasons[4], 1u);
+  EXPECT_EQ(flows.count(f6001_r2), 0u) << "only the selected leg was flushed";
+  EXPECT_EQ(flows.count(f6002_r1), 0u);
+  RunResult usage = Flowctl({"flush", "--socket", sock});
+  EXPECT_EQ(usage.code, 2);
+
+  // --- reload with a second collector: later flows reach both ---
+  cfg.udp_collectors = {(*sink)->port(), (*sink2)->port()};
+  ASSERT_TRUE(WriteFile(cfg.config_path(), cfg.Text()).ok());
+  RunResult rl = Flowctl({"reload", "--socket", sock});
+  EXPECT_EQ(rl.code, 0) << rl.err;
+  EXPECT_TRUE(absl::StrContains(rl.out, "reloaded")) << rl.out;
+
+  // --- reload with a broken config: refused with FILE:LINE:COLUMN, the old one stays ---
+  ASSERT_TRUE(WriteFile(cfg.config_path(), cfg.Text() + "\ncolector { address: \"x\" }\n").ok());
+  rl = Flowctl({"reload", "--socket", sock});
+  EXPECT_EQ(rl.code, 1);
+  EXPECT_TRUE(absl::StrContains(rl.err, absl::StrCat(cfg.config_path(), ":"))) << rl.err;
+  EXPECT_TRUE(absl::StrContains(rl.err, "colector")) << rl.err;
+  st = Flowctl({"status", "--socket", sock, "-o", "json"});
+  status = control::ParseJson(st.out);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->GetUint("reload_failures"), 1u);
+  EXPECT_EQ(status->Find("collectors")->items().size(), 2u);
+
+  ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40003, 6003, 30, 10, &received).ok());
+  fl = Flowctl({"flush", "--socket", sock, "--all"});
+  EXPECT_EQ(fl.code, 0) << fl.err;
+  const FlowId f6003_r2{4, 17, "10.61.1.1", "10.61.2.1", 40003, 6003, static_cast<uint32_t>(r.r2), 1};
+  for (IpfixSink* s : {sink->get(), sink2->get()}) {
+    ASSERT_TRUE(s->WaitFor([&](const auto& f) { return f.count(f6003_r2) > 0; }, absl::Seconds(3)));
+    EXPECT_EQ(s->Flows()[f6003_r2].packets, 30u);
+  }
+  // The first collector got everything, exactly once.
+  absl::SleepFor(absl::Milliseconds(300));
+  flows = (*sink)->Flows();
+  EXPECT_EQ(flows[f6001_r1].packets, 50u);
+  EXPECT_EQ(flows[f6001_r2].packets, 50u);
+  EXPECT_EQ(flows[f6002_r1].packets, 20u);
+
+  (*daemon)->process().Signal(SIGTERM);
+  EXPECT_EQ((*daemon)->process().Wait(absl::Seconds(15)), 0) << (*daemon)->process().Log();
+  RunResult gone = Flowctl({"status", "--socket", sock});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_TRUE(absl::StrContains(gone.err, "tcflowd is not running")) << gone.err;
+}
+
+}  // namespace
+}  // namespace tcflow::testing
