@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -127,7 +128,13 @@ absl::Status Daemon::Start() {
     Log(absl::StrCat("took over the tables pinned in ", config_->bpffs_pin_path));
   }
 
-  auto pipeline = Pipeline::Start(*loader_, *config_, &interfaces_);
+  std::string journal = options_.journal;
+  if (journal.empty()) {
+    journal = std::filesystem::path(config_->control_socket).parent_path() / "flows.journal";
+  } else if (journal == "none") {
+    journal.clear();
+  }
+  auto pipeline = Pipeline::Start(*loader_, *config_, &interfaces_, journal);
   if (!pipeline.ok()) return pipeline.status();
   pipeline_ = std::move(*pipeline);
 

@@ -32,6 +32,8 @@ namespace tcflow::tcflowd {
 struct DaemonOptions {
   std::string config_file;  // "" = the built-in default
   std::string netns;        // default namespace for selections that name none
+  // The crash journal; "" = next to the control socket (flows.journal), "none" = off.
+  std::string journal;
 };
 
 class Daemon {

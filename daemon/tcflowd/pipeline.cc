@@ -26,7 +26,8 @@ absl::Status Errno(const char* what) {
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
                                                           const config::Config& config,
-                                                          const InterfaceTable* interfaces) {
+                                                          const InterfaceTable* interfaces,
+                                                          const std::string& journal_path) {
   std::unique_ptr<Pipeline> p(new Pipeline());
   p->loader_ = &loader;
   p->interfaces_ = interfaces;
@@ -60,6 +61,18 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
     if (!log.ok()) return log.status();
     p->flow_log_ = std::move(*log);
     p->flow_log_path_ = config.json_log_path;
+  }
+
+  if (!journal_path.empty()) {
+    std::vector<FlowRecord> recovered;
+    auto journal = FlowJournal::Open(journal_path, &recovered);
+    if (!journal.ok()) return journal.status();
+    p->journal_ = std::move(*journal);
+    // What a killed predecessor drained but never exported goes back into the cache.
+    p->cache_->MergeBatch(recovered, &p->ended_);
+    p->recovered_records_ = recovered.size();
+    for (const FlowRecord& r : recovered) p->recovered_packets_ += r.packets;
+    if (absl::Status s = p->CompactJournal(); !s.ok()) return s;
   }
 
   p->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -150,7 +163,10 @@ void Pipeline::Tick() {
 void Pipeline::DrainNow() {
   RefreshInterfaces();
   absl::StatusOr<DrainResult> r = drainer_->Drain(
-      [this](absl::Span<const FlowRecord> batch) { cache_->MergeBatch(batch, &ended_); });
+      [this](absl::Span<const FlowRecord> batch) {
+        if (journal_ != nullptr) journal_->AppendMerged(batch);
+        cache_->MergeBatch(batch, &ended_);
+      });
   if (r.ok()) {
     ++totals_.drains;
     totals_.last = *r;
@@ -168,12 +184,20 @@ void Pipeline::DrainNow() {
   cache_->Expire(now_ms, &ended_);
   RefreshMeteringStats();
   ExportEnded();
+  if (journal_ != nullptr && journal_->NeedsCompaction(cache_->size())) (void)CompactJournal();
+}
+
+absl::Status Pipeline::CompactJournal() {
+  return journal_->Compact([this](absl::FunctionRef<void(const FlowRecord&)> visit) {
+    cache_->ForEach(visit);
+  });
 }
 
 void Pipeline::ExportEnded() {
   if (!ended_.empty()) {
     exporters_->Export(ended_, absl::Now());
     if (flow_log_ != nullptr) flow_log_->Write(ended_);
+    if (journal_ != nullptr) journal_->AppendExported(ended_);
     for (const FlowRecord& r : ended_) {
       packets_exported_ += r.packets;
       bytes_exported_ += r.bytes;
@@ -298,6 +322,7 @@ void Pipeline::Finish() {
   cache_->FlushAll(&ended_);
   ExportEnded();
   exporters_->Tick(absl::Now());
+  if (journal_ != nullptr) (void)journal_->Clear();  // everything is exported
 }
 
 void Pipeline::WriteStatus(control::JsonWriter& w) {
@@ -375,6 +400,14 @@ void Pipeline::WriteStatus(control::JsonWriter& w) {
       .Key("flow_log_dropped").Uint(flow_log_ ? flow_log_->stats().records_dropped : 0)
       .EndObject();
   w.Key("flow_log").String(flow_log_path_);
+  w.Key("journal").BeginObject()
+      .Key("path").String(journal_ ? journal_->path() : "")
+      .Key("bytes").Uint(journal_ ? journal_->bytes() : 0)
+      .Key("compactions").Uint(journal_ ? journal_->compactions() : 0)
+      .Key("write_errors").Uint(journal_ ? journal_->write_errors() : 0)
+      .Key("recovered_records").Uint(recovered_records_)
+      .Key("recovered_packets").Uint(recovered_packets_)
+      .EndObject();
 }
 
 }  // namespace tcflow::tcflowd

@@ -31,6 +31,7 @@
 #include "daemon/ipfix/collector.h"
 #include "daemon/loader/loader.h"
 #include "daemon/tcflowd/interface_table.h"
+#include "daemon/tcflowd/journal.h"
 
 namespace tcflow::tcflowd {
 
@@ -50,9 +51,11 @@ class Pipeline {
  public:
   // `loader` must outlive the pipeline. Creates every component; the thread starts at once
   // and drains every `config.drain_interval`.
+  // `journal_path`: the crash journal (journal.h); "" for none.
   static absl::StatusOr<std::unique_ptr<Pipeline>> Start(const Loader& loader,
                                                          const config::Config& config,
-                                                         const InterfaceTable* interfaces);
+                                                         const InterfaceTable* interfaces,
+                                                         const std::string& journal_path);
   ~Pipeline();  // stops the thread (no final drain: see Finish())
 
   // Runs `task` on the pipeline thread and waits for it to finish.
@@ -82,6 +85,7 @@ class Pipeline {
   void RefreshInterfaces();
   void RefreshMeteringStats();
   absl::Status ArmTimer(absl::Duration interval);
+  absl::Status CompactJournal();
 
   // Immutable after Start().
   const Loader* loader_ = nullptr;
@@ -102,6 +106,9 @@ class Pipeline {
   std::unique_ptr<ipfix::ExporterSet> exporters_;
   std::vector<std::string> collector_names_;
   std::vector<ipfix::CollectorOptions> collector_options_;
+  std::unique_ptr<FlowJournal> journal_;
+  uint64_t recovered_records_ = 0;
+  uint64_t recovered_packets_ = 0;
   std::unique_ptr<flowlog::FlowLog> flow_log_;
   std::string flow_log_path_;
   std::map<uint32_t, std::string> names_;
