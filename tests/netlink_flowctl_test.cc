@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -128,12 +129,23 @@ TEST(FlowctlMeterTest, AttachStatusDetachWithEmptyPath) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   std::string state = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/flowctl-state-", getpid());
   std::string ns = (*a)->name();
+  // The tables go to a pin directory of this test's own (removed at the end).
+  const std::string pins = absl::StrCat("/sys/fs/bpf/flowctl_test_", getpid());
+  struct PinCleanup {
+    std::string path;
+    ~PinCleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } pin_cleanup{pins};
 
-  Result r = Flowctl({"meter", "attach", "-i", "va", "--netns", ns, "--state-dir", state});
+  Result r = Flowctl({"meter", "attach", "-i", "va", "--netns", ns, "--state-dir", state,
+                      "--pin-dir", pins});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "attached tcflow to va (ingress and egress)\n");
   // Twice: still one filter per hook.
-  r = Flowctl({"meter", "attach", "-i", "va", "--netns", ns, "--state-dir", state});
+  r = Flowctl({"meter", "attach", "-i", "va", "--netns", ns, "--state-dir", state,
+               "--pin-dir", pins});
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   auto sock = SocketIn(**a);
@@ -144,7 +156,8 @@ TEST(FlowctlMeterTest, AttachStatusDetachWithEmptyPath) {
     auto filters = netlink::ListFilters(*sock, va->ifindex, hook);
     ASSERT_TRUE(filters.ok());
     ASSERT_EQ(filters->size(), 1u);
-    EXPECT_EQ((*filters)[0].bpf_name, "tcflow_empty");
+    EXPECT_EQ((*filters)[0].bpf_name,
+              hook == netlink::Hook::kIngress ? "tcflow_ingress" : "tcflow_egress");
     EXPECT_NE((*filters)[0].bpf_prog_id, 0u) << "the program outlives flowctl";
   }
   auto replies = testing::Ping(**b, "10.78.0.1", 3);
@@ -159,11 +172,12 @@ TEST(FlowctlMeterTest, AttachStatusDetachWithEmptyPath) {
   EXPECT_EQ(CountOf(r.out, "\"qdisc_created_by_tcflow\":true"), 2) << r.out;
   r = Flowctl({"meter", "status", "--netns", ns, "--state-dir", state});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(CountOf(r.out, "tcflow_empty"), 2) << r.out;
+  EXPECT_EQ(CountOf(r.out, "tcflow_ingress"), 1) << r.out;
+  EXPECT_EQ(CountOf(r.out, "tcflow_egress"), 1) << r.out;
 
   // A glob attaches the dummy as well; detach --all removes everything tcflow put there.
   r = Flowctl({"meter", "attach", "-i", "d*", "--netns", ns, "--direction", "ingress",
-               "--state-dir", state});
+               "--state-dir", state, "--pin-dir", pins});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "attached tcflow to d0 (ingress)\n");
   r = Flowctl({"meter", "detach", "--all", "--netns", ns, "--state-dir", state});

@@ -199,7 +199,8 @@ TEST_F(TcflowdFaultsTest, BadConfigOnSighupKeepsExportingGoodOneDropsAnInterface
   (*daemon)->process().Signal(SIGHUP);
   flood.join();
   ASSERT_TRUE(flood_status.ok());
-  EXPECT_EQ(received, 2000);
+  EXPECT_EQ(received, 2000) << "r1 in: " << sink_->Flows()[Leg(41005, true)].packets
+                            << ", r2 out: " << sink_->Flows()[Leg(41005, false)].packets;
   auto filters = TcflowFilters(*r_.rt);
   ASSERT_TRUE(filters.ok());
   EXPECT_EQ(*filters, (std::vector<std::string>{"r1", "r1"}));
@@ -214,6 +215,27 @@ TEST_F(TcflowdFaultsTest, BadConfigOnSighupKeepsExportingGoodOneDropsAnInterface
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->Find("interfaces")->items().size(), 1u);
   EXPECT_EQ(status->GetUint("reload_failures"), 1u);
+}
+
+TEST_F(TcflowdFaultsTest, MeterAttachThenDaemonTakesOverTablesAndFilters) {
+  // flowctl attaches the real programs with the tables pinned where tcflowd's config says;
+  // what they count before any daemon runs is exported by the tcflowd started later. The
+  // table size is flowctl's (the built-in default's): a pinned set of another size is
+  // refused, naming both sizes.
+  cfg_.slots_per_half = 65536;
+  RunResult r = Flowctl({"meter", "attach", "-i", "r1", "-i", "r2", "--netns", r_.rt->path(),
+                         "--pin-dir", pins_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  int received = 0;
+  auto w = UdpBurst(*r_.h1, *r_.h2, "10.61.2.1", 41006, 7000, 100, 200, &received);
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(received, 100);
+  auto daemon = Daemon::Start(*r_.rt, cfg_, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto filters = TcflowFilters(*r_.rt);
+  ASSERT_TRUE(filters.ok());
+  EXPECT_EQ(filters->size(), 4u) << "replaced in place, not added";
+  ExpectExact(41006, 100);
 }
 
 TEST_F(TcflowdFaultsTest, LinkAddedIsMeteredWithinASecondAndRemovedCleanly) {

@@ -550,7 +550,7 @@ std::string DaemonConfig::Text() const {
     absl::StrAppend(&t, "collector { address: \"127.0.0.1\" port: ", port, " }\n");
   }
   absl::StrAppend(&t, "table { drain_interval_ms: ", drain_interval_ms,
-                  " slots_per_half: 4096 }\n");
+                  " slots_per_half: ", slots_per_half, " }\n");
   absl::StrAppend(&t, "flow_cache { idle_timeout_s: ", idle_timeout_s,
                   " active_timeout_s: ", active_timeout_s, " }\n");
   absl::StrAppend(&t, "daemon { control_socket: \"", control_socket(), "\" bpffs_pin_path: \"",

@@ -138,6 +138,7 @@ struct DaemonConfig {
   std::string interfaces = "interfaces { all_but_loopback: true }";
   std::string extra;         // appended as is
   int drain_interval_ms = 100;
+  int slots_per_half = 4096;
   int idle_timeout_s = 1;
   int active_timeout_s = 60;
   std::string Text() const;

@@ -15,6 +15,7 @@
 #include "daemon/tcflowd/bpffs.h"
 #include "netlink/netns.h"
 #include "netlink/socket.h"
+#include "netlink/tc.h"
 
 namespace tcflow::tcflowd {
 namespace {
@@ -219,9 +220,22 @@ void Daemon::DetachUncovered(const std::vector<Watcher>& from, const std::vector
             int remaining = static_cast<int>(w.selection.direction) &
                             ~covered[{w.selection.netns, link.ifindex}];
             if (remaining == 0) continue;
-            absl::Status s =
-                attacher->Detach(link, static_cast<netlink::Direction>(remaining));
-            if (!s.ok()) Log(absl::StrCat("detach ", link.name, ": ", s.message()));
+            // Only the filters: deleting (like creating) a clsact qdisc makes the kernel
+            // deactivate the device's transmit queues for a grace period (qdisc_graft ->
+            // dev_deactivate), dropping packets sent meanwhile. An empty clsact is inert;
+            // `flowctl meter detach` removes it when tcflow created it.
+            for (netlink::Hook hook : {netlink::Hook::kIngress, netlink::Hook::kEgress}) {
+              if (!netlink::Includes(static_cast<netlink::Direction>(remaining), hook)) continue;
+              auto filters = attacher->ListOn(link.ifindex, hook);
+              if (!filters.ok()) {
+                Log(absl::StrCat("detach ", link.name, ": ", filters.status().message()));
+                continue;
+              }
+              for (const netlink::FilterInfo& f : *filters) {
+                absl::Status s = netlink::DeleteFilter(**sock, f);
+                if (!s.ok()) Log(absl::StrCat("detach ", link.name, ": ", s.message()));
+              }
+            }
             if (covered[{w.selection.netns, link.ifindex}] == 0) {
               interfaces_.Remove(link.ifindex);
             }

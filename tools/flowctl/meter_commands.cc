@@ -10,7 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "bpf/empty.skel.h"
+#include "absl/strings/match.h"
+#include "config/config.h"
+#include "daemon/loader/loader.h"
+#include "daemon/tcflowd/component_options.h"
 #include "netlink/link.h"
 #include "netlink/netns.h"
 #include "netlink/selector.h"
@@ -140,23 +143,27 @@ int Fail(const char* command, const absl::Status& status) {
 
 }  // namespace
 
-absl::StatusOr<MeterPrograms> LoadMeterPrograms() {
-  // libbpf's own diagnostics would break the one-line error; the reason is in errno.
+absl::StatusOr<MeterPrograms> LoadMeterPrograms(const std::string& pin_dir) {
+  config::LoadResult defaults =
+      config::LoadConfigText(config::BuiltinDefaultConfigText(), "<built-in default>");
+  if (!defaults.ok()) return absl::InternalError(config::FormatErrors(defaults.errors));
+  LoaderOptions options = tcflowd::LoaderOptionsFrom(*defaults.config);
+  options.pin_mode = pin_dir.empty() ? PinMode::kNone : PinMode::kReuse;
+  if (!pin_dir.empty()) options.pin_dir = pin_dir;
+  // libbpf's own diagnostics would break the one-line error; the reason is in the status.
   libbpf_print_fn_t previous = libbpf_set_print(nullptr);
-  empty* skel = empty__open_and_load();
-  int err = errno;
+  absl::StatusOr<std::unique_ptr<Loader>> loader = Loader::Load(options);
   libbpf_set_print(previous);
-  if (skel == nullptr) {
+  if (!loader.ok()) {
+    const bool perm = absl::StrContains(loader.status().message(), "not permitted");
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot load tcflow's tc program: ", std::strerror(err),
-                     err == EPERM ? " (needs root, or CAP_BPF and CAP_NET_ADMIN)" : ""));
+        absl::StrCat("cannot load tcflow's tc program: ", loader.status().message(),
+                     perm ? " (needs root, or CAP_BPF and CAP_NET_ADMIN)" : ""));
   }
   MeterPrograms result;
-  int fd = bpf_program__fd(skel->progs.tcflow_empty);
-  result.programs.ingress = {fd, "tcflow_empty"};
-  result.programs.egress = {fd, "tcflow_empty"};
-  result.owner =
-      std::shared_ptr<void>(skel, [](void* p) { empty__destroy(static_cast<empty*>(p)); });
+  result.programs.ingress = {(*loader)->ingress_prog_fd(), TCFLOW_PROG_INGRESS};
+  result.programs.egress = {(*loader)->egress_prog_fd(), TCFLOW_PROG_EGRESS};
+  result.owner = std::shared_ptr<Loader>(std::move(*loader));
   return result;
 }
 
@@ -171,6 +178,10 @@ int RunMeterAttach(const std::vector<std::string>& args) {
                       "interface name or glob (repeatable)");
   flags.AddString("direction", 'd', &direction_text, "DIR", "ingress, egress or both (default)");
   AddCommonFlags(flags, &netns, &priority, &handle, &state_dir);
+  std::string pin_dir = "/sys/fs/bpf/tcflow";
+  flags.AddString("pin-dir", 0, &pin_dir, "DIR",
+                  "bpffs directory of the tables, taken over by a tcflowd with the same "
+                  "bpffs_pin_path (default /sys/fs/bpf/tcflow)");
   if (int rc = cli::ParseOrExit(flags, args); rc >= 0) return rc;
   if (interfaces.empty()) {
     std::fprintf(stderr, "flowctl meter attach: name at least one interface with -i\n");
@@ -187,7 +198,7 @@ int RunMeterAttach(const std::vector<std::string>& args) {
   if (!links.ok()) return Fail("meter attach", links.status());
   auto attacher = Attacher::Create(session->sock.get(), *options);
   if (!attacher.ok()) return Fail("meter attach", attacher.status());
-  auto programs = LoadMeterPrograms();
+  auto programs = LoadMeterPrograms(pin_dir);
   if (!programs.ok()) {
     std::vector<std::string> names;
     for (const LinkInfo& link : *links) names.push_back(link.name);

@@ -19,9 +19,12 @@ struct MeterPrograms {
   std::shared_ptr<void> owner;
 };
 
-// The one place that decides which programs are attached (today: the embedded empty
-// program on both hooks, until the datapath's loader takes over).
-absl::StatusOr<MeterPrograms> LoadMeterPrograms();
+// The one place that decides which programs are attached: tcflow's metering programs
+// (daemon/loader), sized like tcflowd's built-in default. With `pin_dir` the tables are
+// taken over from / pinned in that bpffs directory (a later tcflowd with the same
+// bpffs_pin_path takes them and the filters over, losing nothing); without it they are
+// private (dependency-check).
+absl::StatusOr<MeterPrograms> LoadMeterPrograms(const std::string& pin_dir = "");
 
 int RunMeterAttach(const std::vector<std::string>& args);
 int RunMeterDetach(const std::vector<std::string>& args);
