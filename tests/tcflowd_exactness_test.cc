@@ -3,8 +3,9 @@
 // test's own (decoded with daemon/ipfix's decoder) and nfdump's nfcapd. Per flow, per
 // interface and direction, the exported packets and bytes must equal what the senders put on
 // the wire: ICMP echo (IPv4, IPv6), UDP bursts of known size and count (both directions,
-// both families), and an 8 MiB TCP transfer with the veth offloads on (GSO/GRO
-// super-packets; the expected counts come from the hosts' own TCP stacks). A lone short flow
+// both families), and TCP transfers (8 MiB over IPv4 h1 -> h2, 4 MiB over IPv6 h2 -> h1)
+// with the veth offloads on (GSO/GRO super-packets; the expected counts come from the
+// hosts' own TCP stacks). A lone short flow
 // is exported by its idle timeout with no later traffic; SIGTERM detaches and exits 0; every
 // packet the kernel programs counted appears in an exported record.
 
@@ -148,6 +149,13 @@ TEST(TcflowdExactnessTest, RouterLegsBothDirectionsExactAgainstTwoCollectors) {
     EXPECT_GT(t->forward.packets, 5000u);
     expected.push_back({{4, 6, "10.61.1.1", "10.61.2.1", t->sport, 5003}, t->forward, true});
     expected.push_back({{4, 6, "10.61.2.1", "10.61.1.1", 5003, t->sport}, t->reverse, false});
+  }
+  {
+    auto t = TcpBulk(*r.h2, *r.h1, "fd61:1::1", 5004, 4 << 20);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_GT(t->forward.packets, 2500u);
+    expected.push_back({{6, 6, "fd61:2::1", "fd61:1::1", t->sport, 5004}, t->forward, false});
+    expected.push_back({{6, 6, "fd61:1::1", "fd61:2::1", 5004, t->sport}, t->reverse, true});
   }
 
   // Each flow at both of its observation points: in on the leg it enters, out on the other.
