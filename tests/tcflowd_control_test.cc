@@ -53,6 +53,8 @@ TEST(TcflowdControlTest, StatusDumpFlushReload) {
   cfg.udp_collectors = {(*sink)->port()};
   cfg.idle_timeout_s = 60;  // flows stay in the cache until flushed
   cfg.active_timeout_s = 120;
+  const uint16_t metrics_port = FreeTcpPortIn(*r.rt);
+  cfg.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
   auto daemon = Daemon::Start(*r.rt, cfg, 2);
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   const std::string sock = cfg.control_socket();
@@ -77,6 +79,20 @@ TEST(TcflowdControlTest, StatusDumpFlushReload) {
   EXPECT_EQ(status->Find("table")->GetUint("slots_per_half"), 4096u);
   EXPECT_GE(*status->Find("table")->GetUint("drains"), 1u);
   EXPECT_EQ(status->Find("losses")->GetUint("overflow_lost"), 0u);
+
+  // --- metrics: the same status as Prometheus text, on rt's loopback ---
+  auto metrics = HttpGet(*r.rt, metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_TRUE(absl::StrContains(*metrics, "tcflowd_interfaces 2\n")) << *metrics;
+  EXPECT_TRUE(absl::StrContains(*metrics, "tcflowd_table_slots_per_half 4096\n")) << *metrics;
+  EXPECT_TRUE(absl::StrContains(
+      *metrics, absl::StrCat("tcflowd_collector_messages_total{collector=\"127.0.0.1:",
+                             (*sink)->port(), "/udp\"}")))
+      << *metrics;
+  EXPECT_TRUE(absl::StrContains(*metrics, "tcflowd_losses_total{kind=\"overflow_lost\"} 0\n"))
+      << *metrics;
+  EXPECT_TRUE(absl::StrContains(*metrics, "tcflowd_kernel_packets_total{direction=\"ingress\"}"))
+      << *metrics;
 
   // --- dump: both flows, on both legs, exact counts, straight from kernel + cache ---
   RunResult dump = Flowctl({"dump", "--socket", sock, "-o", "json", "-i", "r1"});

@@ -530,6 +530,56 @@ absl::StatusOr<TcpResult> TcpBulk(const Namespace& from, const Namespace& to,
   return result;
 }
 
+uint16_t FreeTcpPortIn(const Namespace& ns) {
+  uint16_t port = 0;
+  (void)ns.Run([&] {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return absl::OkStatus();
+  });
+  return port;
+}
+
+absl::StatusOr<std::string> HttpGet(const Namespace& ns, uint16_t port, const std::string& path) {
+  std::string response;
+  absl::Status s = ns.Run([&]() -> absl::Status {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      close(fd);
+      return Errno("connect");
+    }
+    std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    send(fd, req.data(), req.size(), 0);
+    char buf[4096];
+    for (;;) {
+      ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      response.append(buf, n);
+    }
+    close(fd);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos) {
+    return absl::InternalError(absl::StrCat("HTTP error: ", response.substr(0, 200)));
+  }
+  size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? std::string() : response.substr(body + 4);
+}
+
 // --- Daemon ---
 
 absl::Status WriteFile(const std::string& path, const std::string& text) {
@@ -555,7 +605,11 @@ std::string DaemonConfig::Text() const {
                   " active_timeout_s: ", active_timeout_s, " }\n");
   absl::StrAppend(&t, "daemon { control_socket: \"", control_socket(), "\" bpffs_pin_path: \"",
                   pin_path, "\" }\n");
-  absl::StrAppend(&t, "metrics { enabled: false }\n");
+  if (metrics_listen.empty()) {
+    absl::StrAppend(&t, "metrics { enabled: false }\n");
+  } else {
+    absl::StrAppend(&t, "metrics { enabled: true listen: \"", metrics_listen, "\" }\n");
+  }
   absl::StrAppend(&t, "json_log { path: \"", dir, "/flows.jsonl\" }\n");
   absl::StrAppend(&t, extra, "\n");
   return t;

@@ -139,6 +139,7 @@ struct DaemonConfig {
   std::string extra;         // appended as is
   int drain_interval_ms = 100;
   int slots_per_half = 4096;
+  std::string metrics_listen;  // "ADDR:PORT"; empty: metrics off
   int idle_timeout_s = 1;
   int active_timeout_s = 60;
   std::string Text() const;
@@ -147,6 +148,11 @@ struct DaemonConfig {
   std::string config_path() const { return dir + "/tcflow.conf"; }
 };
 absl::Status WriteFile(const std::string& path, const std::string& text);
+
+// An HTTP GET of `path` on 127.0.0.1:`port` inside `ns`: the response body (status 200).
+absl::StatusOr<std::string> HttpGet(const Namespace& ns, uint16_t port, const std::string& path);
+// A TCP port nobody listens on in `ns`'s loopback.
+uint16_t FreeTcpPortIn(const Namespace& ns);
 
 class Daemon {
  public:

@@ -100,6 +100,11 @@ std::string RestartOnlyDifference(const config::Config& a, const config::Config&
   if (a.control_socket != b.control_socket) diff.push_back("daemon.control_socket");
   if (a.bpffs_pin_path != b.bpffs_pin_path) diff.push_back("daemon.bpffs_pin_path");
   if (a.ndp_events != b.ndp_events) diff.push_back("events.ndp");
+  if (a.metrics_enabled != b.metrics_enabled ||
+      (a.metrics_enabled && (a.metrics_listen.port != b.metrics_listen.port ||
+                             a.metrics_listen.ip.ToString() != b.metrics_listen.ip.ToString()))) {
+    diff.push_back("metrics");
+  }
   if (a.ext_chain_alert_depth != b.ext_chain_alert_depth) {
     diff.push_back("events.ext_chain_alert_depth");
   }

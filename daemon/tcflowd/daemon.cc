@@ -69,7 +69,8 @@ int Daemon::Run() {
   }
 
   const int ep = epoll_create1(EPOLL_CLOEXEC);
-  for (int fd : {signals_->fd(), control_->fd()}) {
+  for (int fd : {signals_->fd(), control_->fd(), metrics_ ? metrics_->fd() : -1}) {
+    if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -81,6 +82,8 @@ int Daemon::Run() {
     for (int i = 0; i < n; ++i) {
       if (events[i].data.fd == control_->fd()) {
         control_->HandleReady();
+      } else if (metrics_ != nullptr && events[i].data.fd == metrics_->fd()) {
+        metrics_->Run();
       } else if (events[i].data.fd == signals_->fd()) {
         while (std::optional<int> sig = signals_->Read()) {
           if (*sig == SIGHUP) {
@@ -141,6 +144,11 @@ absl::Status Daemon::Start() {
 
   if (absl::Status s = StartWatchers(*config_, &watchers_); !s.ok()) return s;
   RegisterControl();
+  if (config_->metrics_enabled) {
+    auto metrics = MetricsServer::Listen(config_->metrics_listen, [this] { return MetricsText(); });
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = std::move(*metrics);
+  }
 
   // Ready once attached and the first drain is done (a previous instance's counts included).
   pipeline_->Call([&] { pipeline_->DrainNow(); });
@@ -349,6 +357,14 @@ void Daemon::RegisterControl() {
         .EndObject();
     return absl::OkStatus();
   });
+}
+
+std::string Daemon::MetricsText() {
+  std::string json;
+  control::JsonWriter w(&json);
+  WriteStatus(w);
+  absl::StatusOr<control::JsonValue> status = control::ParseJson(json);
+  return status.ok() ? PrometheusText(*status) : std::string();
 }
 
 void Daemon::WriteStatus(control::JsonWriter& w) {

@@ -24,6 +24,7 @@
 #include "daemon/runtime/signals.h"
 #include "daemon/tcflowd/component_options.h"
 #include "daemon/tcflowd/interface_table.h"
+#include "daemon/tcflowd/metrics.h"
 #include "daemon/tcflowd/pipeline.h"
 #include "netlink/link_watcher.h"
 
@@ -59,6 +60,7 @@ class Daemon {
   void Shutdown();
   void RegisterControl();
   void WriteStatus(control::JsonWriter& w);
+  std::string MetricsText();
   void OnWatchEvent(const std::string& netns, const netlink::WatchEvent& event);
 
   DaemonOptions options_;
@@ -71,6 +73,7 @@ class Daemon {
   std::optional<runtime::SignalFd> signals_;
   runtime::Notifier notifier_{""};
   std::unique_ptr<control::ControlServer> control_;
+  std::unique_ptr<MetricsServer> metrics_;
   std::unique_ptr<Loader> loader_;
   InterfaceTable interfaces_;
   std::unique_ptr<Pipeline> pipeline_;

@@ -1,0 +1,169 @@
+#include "daemon/tcflowd/metrics.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace tcflow::tcflowd {
+namespace {
+
+using control::JsonValue;
+
+std::string Label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+bool IsCounter(const std::string& name) {
+  for (const char* gauge : {"uptime", "slots_per_half", "used_last_drain", "fill_last_drain",
+                            "max_used", "drain_interval", "grace_mode", "flows", "max_flows",
+                            "bytes_journal", "pid"}) {
+    if (name.size() >= std::strlen(gauge) &&
+        name.compare(name.size() - std::strlen(gauge), std::string::npos, gauge) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Emit(const std::string& name, const std::string& labels, const JsonValue& v, std::string* out) {
+  if (!v.is_number()) return;
+  const std::string full = IsCounter(name) ? name + "_total" : name;
+  absl::StrAppend(out, full, labels.empty() ? "" : absl::StrCat("{", labels, "}"), " ", v.text(),
+                  "\n");
+}
+
+void Walk(const std::string& prefix, const std::string& labels, const JsonValue& v,
+          std::string* out) {
+  for (const auto& [key, m] : v.members()) {
+    const std::string name = prefix + "_" + key;
+    if (m.is_object()) {
+      Walk(name, labels, m, out);
+    } else if (m.is_number()) {
+      Emit(name, labels, m, out);
+    }
+  }
+}
+
+}  // namespace
+
+std::string PrometheusText(const JsonValue& s) {
+  std::string out;
+  for (const auto& [key, m] : s.members()) {
+    if (key == "interfaces" && m.is_array()) {
+      absl::StrAppend(&out, "tcflowd_interfaces ", m.items().size(), "\n");
+      for (const JsonValue& i : m.items()) {
+        absl::StrAppend(&out, "tcflowd_interface_info{name=\"", Label(i.GetString("name").value_or("")),
+                        "\",ifindex=\"", i.Find("ifindex") ? i.Find("ifindex")->text() : "",
+                        "\",direction=\"", Label(i.GetString("direction").value_or("")), "\"} 1\n");
+      }
+    } else if (key == "collectors" && m.is_array()) {
+      for (const JsonValue& c : m.items()) {
+        const std::string labels =
+            absl::StrCat("collector=\"", Label(c.GetString("name").value_or("")), "\"");
+        Walk("tcflowd_collector", labels, c, &out);
+      }
+    } else if (key == "kernel" && m.is_object()) {
+      for (const auto& [k, v] : m.members()) {
+        // packets_ingress -> tcflowd_kernel_packets_total{direction="ingress"}
+        const size_t us = k.rfind('_');
+        if (us != std::string::npos &&
+            (k.compare(us + 1, std::string::npos, "ingress") == 0 ||
+             k.compare(us + 1, std::string::npos, "egress") == 0)) {
+          Emit("tcflowd_kernel_" + k.substr(0, us), absl::StrCat("direction=\"", k.substr(us + 1), "\""),
+               v, &out);
+        } else {
+          Emit("tcflowd_kernel_" + k, "", v, &out);
+        }
+      }
+    } else if (key == "losses" && m.is_object()) {
+      for (const auto& [k, v] : m.members()) {
+        Emit("tcflowd_losses", absl::StrCat("kind=\"", k, "\""), v, &out);
+      }
+    } else if (m.is_object()) {
+      Walk("tcflowd_" + key, "", m, &out);
+    } else if (m.is_number()) {
+      Emit("tcflowd_" + key, "", m, &out);
+    }
+  }
+  return out;
+}
+
+struct MetricsHandler {
+  static MHD_Result Handle(void* cls, MHD_Connection* connection, const char* url,
+                           const char* method, const char*, const char*, size_t*, void**) {
+    auto* self = static_cast<MetricsServer*>(cls);
+    std::string body;
+    unsigned int code = MHD_HTTP_OK;
+    if (std::strcmp(method, "GET") != 0) {
+      code = MHD_HTTP_METHOD_NOT_ALLOWED;
+      body = "only GET\n";
+    } else if (std::strcmp(url, "/metrics") != 0 && std::strcmp(url, "/") != 0) {
+      code = MHD_HTTP_NOT_FOUND;
+      body = "see /metrics\n";
+    } else {
+      body = self->metrics_();
+    }
+    MHD_Response* response =
+        MHD_create_response_from_buffer(body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(response, "Content-Type", "text/plain; version=0.0.4");
+    MHD_Result r = MHD_queue_response(connection, code, response);
+    MHD_destroy_response(response);
+    return r;
+  }
+};
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(
+    const config::ListenAddress& address, std::function<std::string()> metrics) {
+  std::unique_ptr<MetricsServer> s(new MetricsServer());
+  s->metrics_ = std::move(metrics);
+  sockaddr_storage ss{};
+  unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+  if (address.ip.family == 6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(address.port);
+    std::memcpy(&a->sin6_addr, address.ip.bytes, 16);
+    flags |= MHD_USE_IPv6;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(address.port);
+    std::memcpy(&a->sin_addr, address.ip.bytes, 4);
+  }
+  s->daemon_ = MHD_start_daemon(flags, address.port, nullptr, nullptr, &MetricsHandler::Handle,
+                                s.get(), MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_TIMEOUT,
+                                10u, MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_END);
+  if (s->daemon_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot serve metrics on ", address.ip.ToString(), ":", address.port,
+        " (address in use or not local?)"));
+  }
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(s->daemon_, MHD_DAEMON_INFO_EPOLL_FD);
+  s->fd_ = info != nullptr ? info->epoll_fd : -1;
+  const MHD_DaemonInfo* port = MHD_get_daemon_info(s->daemon_, MHD_DAEMON_INFO_BIND_PORT);
+  s->port_ = port != nullptr ? port->port : address.port;
+  return s;
+}
+
+MetricsServer::~MetricsServer() {
+  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+}
+
+void MetricsServer::Run() {
+  if (daemon_ != nullptr) MHD_run(daemon_);
+}
+
+}  // namespace tcflow::tcflowd

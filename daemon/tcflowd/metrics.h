@@ -1,0 +1,46 @@
+// tcflowd's metrics: the status snapshot (the control socket's `status` reply) as
+// Prometheus text, served over HTTP on the configured local address. The server owns no
+// thread: libmicrohttpd runs in its epoll mode, and the main loop polls fd() and calls
+// Run(), so the status is read on the main thread like a control request.
+
+#ifndef TCFLOW_DAEMON_TCFLOWD_METRICS_H_
+#define TCFLOW_DAEMON_TCFLOWD_METRICS_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "config/address.h"
+#include "daemon/control/json.h"
+
+struct MHD_Daemon;
+
+namespace tcflow::tcflowd {
+
+// Every number of the status, named tcflowd_<path>; collectors and kernel directions as
+// labels; counters end in _total.
+std::string PrometheusText(const control::JsonValue& status);
+
+class MetricsServer {
+ public:
+  // Serves GET /metrics with the text of `status()`.
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Listen(
+      const config::ListenAddress& address, std::function<std::string()> metrics);
+  ~MetricsServer();
+  int fd() const { return fd_; }
+  void Run();
+  uint16_t port() const { return port_; }
+
+ private:
+  MetricsServer() = default;
+  MHD_Daemon* daemon_ = nullptr;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::function<std::string()> metrics_;
+  friend struct MetricsHandler;
+};
+
+}  // namespace tcflow::tcflowd
+
+#endif  // TCFLOW_DAEMON_TCFLOWD_METRICS_H_
