@@ -274,5 +274,53 @@ TEST(TcflowdExactnessTest, RouterLegsBothDirectionsExactAgainstTwoCollectors) {
   }
 }
 
+// `tcflowd --netns NS`: the daemon (and its collector) live in h1, the interfaces it meters
+// in rt.
+TEST(TcflowdExactnessTest, NetnsFlagMetersAnotherNamespace) {
+  auto router = Router::Create("tfn");
+  ASSERT_TRUE(router.ok()) << router.status();
+  Router& r = *router;
+  testsupport::TempDir dir("tcflowd_netns");
+  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_netns_", getpid());
+  RemovePins(pins);
+  struct PinCleanup {
+    std::string path;
+    ~PinCleanup() { RemovePins(path); }
+  } pin_cleanup{pins};
+  int n = 0;
+  ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());
+  auto sink = IpfixSink::Start(*r.h1);
+  ASSERT_TRUE(sink.ok());
+  DaemonConfig cfg;
+  cfg.dir = dir.path();
+  cfg.pin_path = pins;
+  cfg.udp_collectors = {(*sink)->port()};
+  auto daemon = Daemon::Start(*r.h1, cfg, 2, "tcflowd.log", {"--netns", r.rt->name()});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto status = (*daemon)->Call("status");
+  ASSERT_TRUE(status.ok());
+  for (const auto& i : status->Find("interfaces")->items()) {
+    EXPECT_EQ(i.GetString("netns"), r.rt->name());
+    EXPECT_TRUE(i.GetString("name") == "r1" || i.GetString("name") == "r2") << i.Serialize();
+  }
+  int received = 0;
+  auto w = UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40021, 5021, 64, 300, &received);
+  ASSERT_TRUE(w.ok());
+  const FlowId in{4, 17, "10.61.1.1", "10.61.2.1", 40021, 5021, static_cast<uint32_t>(r.r1), 0};
+  const FlowId out{4, 17, "10.61.1.1", "10.61.2.1", 40021, 5021, static_cast<uint32_t>(r.r2), 1};
+  EXPECT_TRUE((*sink)->WaitFor([&](const auto& f) { return f.count(in) && f.count(out); },
+                               absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(300));
+  auto flows = (*sink)->Flows();
+  EXPECT_EQ(flows[in].packets, 64u);
+  EXPECT_EQ(flows[in].bytes, 64u * 328);
+  EXPECT_EQ(flows[out].packets, 64u);
+  (*daemon)->process().Signal(SIGTERM);
+  EXPECT_EQ((*daemon)->process().Wait(absl::Seconds(15)), 0);
+  auto filters = TcflowFilters(*r.rt);
+  ASSERT_TRUE(filters.ok());
+  EXPECT_TRUE(filters->empty());
+}
+
 }  // namespace
 }  // namespace tcflow::testing

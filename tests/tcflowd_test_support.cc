@@ -618,13 +618,14 @@ std::string DaemonConfig::Text() const {
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Namespace& ns,
                                                       const DaemonConfig& config,
                                                       size_t interfaces,
-                                                      const std::string& log_name) {
+                                                      const std::string& log_name,
+                                                      const std::vector<std::string>& extra_args) {
   std::unique_ptr<Daemon> d(new Daemon());
   d->config_ = config;
   if (absl::Status s = WriteFile(config.config_path(), config.Text()); !s.ok()) return s;
-  d->process_ = std::make_unique<Process>(
-      std::vector<std::string>{TcflowBinary(), "tcflowd", "-c", config.config_path()},
-      config.dir + "/" + log_name, ns.path());
+  std::vector<std::string> argv = {TcflowBinary(), "tcflowd", "-c", config.config_path()};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  d->process_ = std::make_unique<Process>(argv, config.dir + "/" + log_name, ns.path());
   absl::Time deadline = absl::Now() + absl::Seconds(20);
   while (absl::Now() < deadline) {
     if (!d->process_->running()) {

@@ -161,7 +161,8 @@ class Daemon {
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const Namespace& ns,
                                                        const DaemonConfig& config,
                                                        size_t interfaces,
-                                                       const std::string& log_name = "tcflowd.log");
+                                                       const std::string& log_name = "tcflowd.log",
+                                                       const std::vector<std::string>& extra_args = {});
   Process& process() { return *process_; }
   absl::StatusOr<control::JsonValue> Call(const std::string& cmd,
                                           const control::JsonValue& args = control::JsonValue::Object());
