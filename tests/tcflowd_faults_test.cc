@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -236,6 +237,60 @@ TEST_F(TcflowdFaultsTest, MeterAttachThenDaemonTakesOverTablesAndFilters) {
   ASSERT_TRUE(filters.ok());
   EXPECT_EQ(filters->size(), 4u) << "replaced in place, not added";
   ExpectExact(41006, 100);
+}
+
+TEST_F(TcflowdFaultsTest, FullTableFoldsIntoOverflowRecordsExactly) {
+  // The smallest table (1024 flow slots per half) and 3000 one-packet flows sent faster
+  // than a drain interval: what finds no slot is counted in the leg's overflow record
+  // (exported like a flow, without addresses), so the totals stay exact.
+  // IPv6 off on the router and hosts: no NDP/MLD packet of their own can fall into the
+  // overflow record next to the test's flows.
+  for (Namespace* ns : {r_.h1.get(), r_.rt.get(), r_.h2.get()}) {
+    ASSERT_TRUE(ns->Run([] {
+                    std::ofstream f("/proc/sys/net/ipv6/conf/all/disable_ipv6");
+                    f << "1\n";
+                    return f.good() ? absl::OkStatus() : absl::InternalError("disable_ipv6");
+                  }).ok());
+  }
+  cfg_.drain_interval_ms = 1000;
+  cfg_.slots_per_half = 1024;
+  cfg_.idle_timeout_s = 2;
+  auto daemon = Daemon::Start(*r_.rt, cfg_, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  const int kFlows = 3000;
+  int total_received = 0;
+  absl::Time start = absl::Now();
+  ASSERT_TRUE(UdpFlows(*r_.h1, *r_.h2, "10.61.2.1", 20000, kFlows, 7100, 20, &total_received).ok());
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(total_received, kFlows);
+  auto legs = [&](const std::map<FlowId, FlowSum>& f, uint64_t* flows_pkts, uint64_t* ovf_pkts,
+                  uint64_t* bytes) {
+    *flows_pkts = *ovf_pkts = *bytes = 0;
+    for (const auto& [id, sum] : f) {
+      if (id.ifindex != static_cast<uint32_t>(r_.r1) || id.direction != 0) continue;
+      if (id.protocol == 17 && id.dport == 7100) {
+        *flows_pkts += sum.packets;
+        *bytes += sum.bytes;
+      } else if (id.protocol == 0 && id.src == "0.0.0.0") {
+        *ovf_pkts += sum.packets;
+        *bytes += sum.bytes;
+      }
+    }
+  };
+  uint64_t flows_pkts = 0, ovf_pkts = 0, bytes = 0;
+  sink_->WaitFor([&](const auto& f) {
+    legs(f, &flows_pkts, &ovf_pkts, &bytes);
+    return flows_pkts + ovf_pkts >= uint64_t(kFlows);
+  }, absl::Seconds(15));
+  absl::SleepFor(absl::Milliseconds(500));
+  legs(sink_->Flows(), &flows_pkts, &ovf_pkts, &bytes);
+  EXPECT_EQ(flows_pkts + ovf_pkts, uint64_t(kFlows)) << "sent in " << took;
+  EXPECT_EQ(bytes, uint64_t(kFlows) * 48);
+  EXPECT_GT(ovf_pkts, 0u) << "the table never filled (sent in " << took << ")";
+  auto status = (*daemon)->Call("status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_GT(*status->Find("losses")->GetUint("flows_not_created"), 0u);
+  EXPECT_EQ(*status->Find("losses")->GetUint("overflow_lost"), 0u);
 }
 
 TEST_F(TcflowdFaultsTest, LinkAddedIsMeteredWithinASecondAndRemovedCleanly) {

@@ -445,6 +445,55 @@ absl::StatusOr<Wire> UdpBurst(const Namespace& from, const Namespace& to, const 
   return w;
 }
 
+absl::StatusOr<Wire> UdpFlows(const Namespace& from, const Namespace& to, const std::string& dst,
+                              uint16_t first_sport, int flows, uint16_t dport, int payload,
+                              int* received) {
+  auto addr = MakeAddr(dst, dport);
+  if (!addr.ok()) return addr.status();
+  const bool v6 = addr->family == AF_INET6;
+  int rfd = -1;
+  absl::Status s = to.Run([&]() -> absl::Status {
+    rfd = socket(addr->family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (rfd < 0) return Errno("socket");
+    int buf = 64 << 20;
+    setsockopt(rfd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf));
+    if (bind(rfd, reinterpret_cast<sockaddr*>(&addr->ss), addr->len) != 0) return Errno("bind");
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    if (rfd >= 0) close(rfd);
+    return s;
+  }
+  s = from.Run([&]() -> absl::Status {
+    std::vector<uint8_t> data(payload, 0xcd);
+    for (int i = 0; i < flows; ++i) {
+      int fd = socket(addr->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      auto local = MakeAddr(v6 ? "::" : "0.0.0.0", static_cast<uint16_t>(first_sport + i));
+      if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&local->ss), local->len) != 0 ||
+          sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&addr->ss),
+                 addr->len) != payload) {
+        if (fd >= 0) close(fd);
+        return Errno("udp flow");
+      }
+      close(fd);
+    }
+    return absl::OkStatus();
+  });
+  *received = 0;
+  std::vector<uint8_t> buf(65536);
+  absl::Time deadline = absl::Now() + absl::Seconds(3);
+  while (*received < flows && absl::Now() < deadline) {
+    while (recv(rfd, buf.data(), buf.size(), 0) >= 0) ++*received;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  close(rfd);
+  if (!s.ok()) return s;
+  Wire w;
+  w.packets = flows;
+  w.bytes = static_cast<uint64_t>(flows) * ((v6 ? 40 : 20) + 8 + payload);
+  return w;
+}
+
 absl::StatusOr<TcpResult> TcpBulk(const Namespace& from, const Namespace& to,
                                   const std::string& dst, uint16_t port, size_t bytes) {
   auto addr = MakeAddr(dst, port);

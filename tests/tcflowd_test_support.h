@@ -120,6 +120,11 @@ absl::StatusOr<Wire> Echo(const Namespace& from, const std::string& dst, int cou
 absl::StatusOr<Wire> UdpBurst(const Namespace& from, const Namespace& to, const std::string& dst,
                               uint16_t sport, uint16_t dport, int count, int payload,
                               int* received, absl::Duration gap = absl::ZeroDuration());
+// One datagram of `payload` bytes from each of `flows` source ports (first_sport, +1, ...)
+// to `dst`:`dport` inside `to`, as fast as possible: many flows in little time.
+absl::StatusOr<Wire> UdpFlows(const Namespace& from, const Namespace& to, const std::string& dst,
+                              uint16_t first_sport, int flows, uint16_t dport, int payload,
+                              int* received);
 // A TCP transfer of `bytes` from `from` to `dst`:`port` inside `to` (offloads as they are).
 // `forward` is what `from`'s TCP sent (segments from its namespace's SNMP counters, bytes
 // from tcp_info and header sizes), `reverse` what `to`'s TCP sent.
