@@ -27,9 +27,9 @@ std::string Label(const std::string& v) {
 }
 
 bool IsCounter(const std::string& name) {
-  for (const char* gauge : {"uptime", "slots_per_half", "used_last_drain", "fill_last_drain",
-                            "max_used", "drain_interval", "grace_mode", "flows", "max_flows",
-                            "bytes_journal", "pid"}) {
+  for (const char* gauge : {"uptime_s", "slots_per_half", "used_last_drain", "fill_last_drain",
+                            "max_used", "drain_interval_ms", "grace_mode", "flows", "max_flows",
+                            "journal_bytes", "pid"}) {
     if (name.size() >= std::strlen(gauge) &&
         name.compare(name.size() - std::strlen(gauge), std::string::npos, gauge) == 0) {
       return false;
