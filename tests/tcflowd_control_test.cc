@@ -2,8 +2,11 @@
 // through the real binary and the control socket: what an operator would type and read.
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -176,6 +179,62 @@ TEST(TcflowdControlTest, StatusDumpFlushReload) {
   RunResult gone = Flowctl({"status", "--socket", sock});
   EXPECT_EQ(gone.code, 1);
   EXPECT_TRUE(absl::StrContains(gone.err, "tcflowd is not running")) << gone.err;
+}
+
+// systemd's readiness protocol: READY=1 only once attached with the first drain done;
+// RELOADING=1 then READY=1 around a SIGHUP; STOPPING=1 on SIGTERM.
+TEST(TcflowdControlTest, SystemdNotify) {
+  auto router = Router::Create("tfs");
+  ASSERT_TRUE(router.ok()) << router.status();
+  Router& r = *router;
+  testsupport::TempDir dir("tcflowd_notify");
+  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_ntf_", getpid());
+  struct PinCleanup {
+    std::string path;
+    ~PinCleanup() { RemovePins(path); }
+  } pin_cleanup{pins};
+  const std::string notify = absl::StrCat("/tmp/tcflowd_notify_", getpid(), ".sock");
+  unlink(notify.c_str());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", notify.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  auto next = [&]() -> std::string {
+    char buf[1024];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, n) : "";
+  };
+  auto sink = IpfixSink::Start(*r.rt);
+  ASSERT_TRUE(sink.ok());
+  DaemonConfig cfg;
+  cfg.dir = dir.path();
+  cfg.pin_path = pins;
+  cfg.udp_collectors = {(*sink)->port()};
+  cfg.notify_socket = notify;
+  auto daemon = Daemon::Start(*r.rt, cfg, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  std::string msg = next();
+  EXPECT_TRUE(absl::StrContains(msg, "READY=1")) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, "metering 2 interface(s)")) << msg;
+  auto status = (*daemon)->Call("status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_GE(*status->Find("table")->GetUint("drains"), 1u);
+
+  (*daemon)->process().Signal(SIGHUP);
+  msg = next();
+  EXPECT_TRUE(absl::StrContains(msg, "RELOADING=1")) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, "MONOTONIC_USEC=")) << msg;
+  msg = next();
+  EXPECT_TRUE(absl::StrContains(msg, "READY=1")) << msg;
+  (*daemon)->process().Signal(SIGTERM);
+  msg = next();
+  EXPECT_TRUE(absl::StrContains(msg, "STOPPING=1")) << msg;
+  EXPECT_EQ((*daemon)->process().Wait(absl::Seconds(15)), 0);
+  close(fd);
+  unlink(notify.c_str());
 }
 
 }  // namespace

@@ -159,11 +159,15 @@ absl::StatusOr<Router> Router::Create(const std::string& tag) {
 // --- Process ---
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log,
-                 const std::string& netns_path)
+                 const std::string& netns_path, const std::vector<std::string>& env)
     : log_(log) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   int ns_fd = netns_path.empty() ? -1 : open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
   int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   pid_ = fork();
@@ -174,7 +178,7 @@ Process::Process(const std::vector<std::string>& argv, const std::string& log,
     sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     _exit(127);
   }
   if (ns_fd >= 0) close(ns_fd);
@@ -674,7 +678,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Namespace& ns,
   if (absl::Status s = WriteFile(config.config_path(), config.Text()); !s.ok()) return s;
   std::vector<std::string> argv = {TcflowBinary(), "tcflowd", "-c", config.config_path()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  d->process_ = std::make_unique<Process>(argv, config.dir + "/" + log_name, ns.path());
+  std::vector<std::string> env;
+  if (!config.notify_socket.empty()) env.push_back("NOTIFY_SOCKET=" + config.notify_socket);
+  d->process_ = std::make_unique<Process>(argv, config.dir + "/" + log_name, ns.path(), env);
   absl::Time deadline = absl::Now() + absl::Seconds(20);
   while (absl::Now() < deadline) {
     if (!d->process_->running()) {

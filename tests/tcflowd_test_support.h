@@ -42,8 +42,9 @@ struct Router {
 // and stderr in `log`. Killed (SIGKILL) and reaped by the destructor if still running.
 class Process {
  public:
+  // `env`: "NAME=value" entries added to this process's environment.
   Process(const std::vector<std::string>& argv, const std::string& log,
-          const std::string& netns_path = "");
+          const std::string& netns_path = "", const std::vector<std::string>& env = {});
   ~Process();
   pid_t pid() const { return pid_; }
   void Signal(int sig);
@@ -145,6 +146,7 @@ struct DaemonConfig {
   int drain_interval_ms = 100;
   int slots_per_half = 4096;
   std::string metrics_listen;  // "ADDR:PORT"; empty: metrics off
+  std::string notify_socket;   // $NOTIFY_SOCKET for the daemon; empty: unset
   int idle_timeout_s = 1;
   int active_timeout_s = 60;
   std::string Text() const;
