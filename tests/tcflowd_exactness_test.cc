@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/ip6.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -272,6 +273,89 @@ TEST(TcflowdExactnessTest, RouterLegsBothDirectionsExactAgainstTwoCollectors) {
       EXPECT_EQ(it->second.second, e.wire.bytes) << key;
     }
   }
+}
+
+// Fragments (IPv4 and IPv6: the first fragment carries the ports, later ones are a flow of
+// their own with ports unknown) and an IPv6 destination-options header, forwarded by rt:
+// exact on both legs, and the extension header reported in ipv6ExtensionHeaders.
+TEST(TcflowdExactnessTest, FragmentsAndIpv6ExtensionHeaders) {
+  auto router = Router::Create("tfg");
+  ASSERT_TRUE(router.ok()) << router.status();
+  Router& r = *router;
+  testsupport::TempDir dir("tcflowd_frag");
+  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_frag_", getpid());
+  RemovePins(pins);
+  struct PinCleanup {
+    std::string path;
+    ~PinCleanup() { RemovePins(path); }
+  } pin_cleanup{pins};
+  int n = 0;
+  ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());
+  ASSERT_TRUE(Echo(*r.h1, "fd61:2::1", 1, 8, &n).ok());
+  auto sink = IpfixSink::Start(*r.rt);
+  ASSERT_TRUE(sink.ok());
+  DaemonConfig cfg;
+  cfg.dir = dir.path();
+  cfg.pin_path = pins;
+  cfg.udp_collectors = {(*sink)->port()};
+  auto daemon = Daemon::Start(*r.rt, cfg, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+
+  int received = 0;
+  // 3000 bytes of UDP payload: IPv4 fragments of 1480 + 1480 + 48 bytes of the datagram.
+  ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40031, 5031, 20, 3000, &received).ok());
+  ASSERT_EQ(received, 20);
+  // IPv6: 1448 + 1448 + 112 bytes, each fragment with its 8-byte fragment header.
+  ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "fd61:2::1", 40032, 5032, 20, 3000, &received).ok());
+  ASSERT_EQ(received, 20);
+  // A destination-options header (8 bytes: PadN) on every IPv6 datagram.
+  auto dstopts = [](int fd) {
+    const uint8_t opts[8] = {0, 0, 1, 4, 0, 0, 0, 0};
+    setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, opts, sizeof(opts));
+  };
+  ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "fd61:2::1", 40033, 5033, 30, 100, &received,
+                       absl::ZeroDuration(), dstopts).ok());
+  ASSERT_EQ(received, 30);
+
+  struct Want {
+    FlowId id;
+    uint64_t packets, bytes;
+  };
+  const std::vector<Want> wants = {
+      {{4, 17, "10.61.1.1", "10.61.2.1", 40031, 5031}, 20, 20 * 1500},
+      {{4, 17, "10.61.1.1", "10.61.2.1", 0, 0}, 40, 20 * ((20 + 1480) + (20 + 48))},
+      {{6, 17, "fd61:1::1", "fd61:2::1", 40032, 5032}, 20, 20 * (48 + 1448)},
+      {{6, 17, "fd61:1::1", "fd61:2::1", 0, 0}, 40, 20 * ((48 + 1448) + (48 + 112))},
+      {{6, 17, "fd61:1::1", "fd61:2::1", 40033, 5033}, 30, 30 * (40 + 8 + 8 + 100)},
+  };
+  auto at = [&](FlowId id, bool first_leg) {
+    id.ifindex = first_leg ? r.r1 : r.r2;
+    id.direction = first_leg ? 0 : 1;
+    return id;
+  };
+  EXPECT_TRUE((*sink)->WaitFor([&](const auto& f) {
+    for (const Want& w : wants) {
+      for (bool leg : {true, false}) {
+        auto it = f.find(at(w.id, leg));
+        if (it == f.end() || it->second.packets < w.packets) return false;
+      }
+    }
+    return true;
+  }, absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(400));
+  auto flows = (*sink)->Flows();
+  for (const Want& w : wants) {
+    for (bool leg : {true, false}) {
+      const FlowId id = at(w.id, leg);
+      EXPECT_EQ(flows[id].packets, w.packets) << id.ToString();
+      EXPECT_EQ(flows[id].bytes, w.bytes) << id.ToString();
+    }
+  }
+  // IE 64: bit 7 (destination options) for the options flow, the fragment bits for IPv6
+  // fragments (bit 3 first fragment, bit 1 later ones).
+  EXPECT_EQ(flows[at(wants[4].id, true)].ipv6_ext_headers, 1u << (31 - 7));
+  EXPECT_EQ(flows[at(wants[2].id, true)].ipv6_ext_headers, 1u << (31 - 3));
+  EXPECT_EQ(flows[at(wants[3].id, true)].ipv6_ext_headers, 1u << (31 - 1));
 }
 
 // `tcflowd --netns NS`: the daemon (and its collector) live in h1, the interfaces it meters

@@ -300,6 +300,7 @@ void IpfixSink::Run() {
       ++sum.records;
       sum.other_ifindex = id.direction == 0 ? out : in;
       ++sum.end_reasons[static_cast<int>(u(136))];
+      sum.ipv6_ext_headers |= static_cast<uint32_t>(u(64));
     }
   }
 }
@@ -393,7 +394,8 @@ absl::StatusOr<Wire> Echo(const Namespace& from, const std::string& dst, int cou
 
 absl::StatusOr<Wire> UdpBurst(const Namespace& from, const Namespace& to, const std::string& dst,
                               uint16_t sport, uint16_t dport, int count, int payload,
-                              int* received, absl::Duration gap) {
+                              int* received, absl::Duration gap,
+                              const std::function<void(int fd)>& sender_setup) {
   auto addr = MakeAddr(dst, dport);
   if (!addr.ok()) return addr.status();
   const bool v6 = addr->family == AF_INET6;
@@ -423,6 +425,7 @@ absl::StatusOr<Wire> UdpBurst(const Namespace& from, const Namespace& to, const 
       close(fd);
       return Errno("bind sender");
     }
+    if (sender_setup) sender_setup(fd);
     std::vector<uint8_t> data(payload, 0xab);
     for (int i = 0; i < count; ++i) {
       if (sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&addr->ss),

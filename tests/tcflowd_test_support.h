@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -75,6 +76,7 @@ struct FlowSum {
   uint64_t packets = 0, bytes = 0, records = 0;
   uint32_t other_ifindex = 0;  // egress records: ingressInterface; ingress: egressInterface
   std::map<int, uint64_t> end_reasons;
+  uint32_t ipv6_ext_headers = 0;  // IE 64, OR of the records
 };
 
 // An IPFIX collector on 127.0.0.1 inside a namespace: a UDP socket opened there, read and
@@ -120,7 +122,8 @@ absl::StatusOr<Wire> Echo(const Namespace& from, const std::string& dst, int cou
 // `dst`:`dport` inside `to`; `received` gets how many the receiver got.
 absl::StatusOr<Wire> UdpBurst(const Namespace& from, const Namespace& to, const std::string& dst,
                               uint16_t sport, uint16_t dport, int count, int payload,
-                              int* received, absl::Duration gap = absl::ZeroDuration());
+                              int* received, absl::Duration gap = absl::ZeroDuration(),
+                              const std::function<void(int fd)>& sender_setup = nullptr);
 // One datagram of `payload` bytes from each of `flows` source ports (first_sport, +1, ...)
 // to `dst`:`dport` inside `to`, as fast as possible: many flows in little time.
 absl::StatusOr<Wire> UdpFlows(const Namespace& from, const Namespace& to, const std::string& dst,
