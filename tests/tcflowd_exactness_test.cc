@@ -22,13 +22,19 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include <bpf/libbpf.h>
 #include "tests/ipfix_test_support.h"
 #include "tests/tcflowd_test_support.h"
+
+namespace vlan_push_bpf {
+#include "tests/vlan_push.skel.h"
+}  // namespace vlan_push_bpf
 
 namespace tcflow::testing {
 namespace {
@@ -356,6 +362,66 @@ TEST(TcflowdExactnessTest, FragmentsAndIpv6ExtensionHeaders) {
   EXPECT_EQ(flows[at(wants[4].id, true)].ipv6_ext_headers, 1u << (31 - 7));
   EXPECT_EQ(flows[at(wants[2].id, true)].ipv6_ext_headers, 1u << (31 - 3));
   EXPECT_EQ(flows[at(wants[3].id, true)].ipv6_ext_headers, 1u << (31 - 1));
+}
+
+// VLAN-tagged traffic. This kernel has no 802.1Q devices, so a fixture program on h1's e0
+// egress tags IPv4 frames with VLAN 100 the way VLAN TX offload leaves them (in skb
+// metadata); rt's r1 receives them tagged, tcflowd counts them with vlanId 100, and rt's
+// stack then drops them (no VLAN device there): exact counts at r1 ingress.
+TEST(TcflowdExactnessTest, VlanTaggedTraffic) {
+  auto router = Router::Create("tfv");
+  ASSERT_TRUE(router.ok()) << router.status();
+  Router& r = *router;
+  testsupport::TempDir dir("tcflowd_vlan");
+  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_vlan_", getpid());
+  RemovePins(pins);
+  struct PinCleanup {
+    std::string path;
+    ~PinCleanup() { RemovePins(path); }
+  } pin_cleanup{pins};
+  int n = 0;
+  ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());  // ARP first (it stays untagged)
+  auto sink = IpfixSink::Start(*r.rt);
+  ASSERT_TRUE(sink.ok());
+  DaemonConfig cfg;
+  cfg.dir = dir.path();
+  cfg.pin_path = pins;
+  cfg.udp_collectors = {(*sink)->port()};
+  auto daemon = Daemon::Start(*r.rt, cfg, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+
+  std::unique_ptr<vlan_push_bpf::vlan_push, void (*)(vlan_push_bpf::vlan_push*)> pusher(
+      vlan_push_bpf::vlan_push__open_and_load(), vlan_push_bpf::vlan_push__destroy);
+  ASSERT_NE(pusher, nullptr);
+  absl::Status attached = r.h1->Run([&]() -> absl::Status {
+    absl::StatusOr<int> e0 = r.h1->IfIndex("e0");
+    if (!e0.ok()) return e0.status();
+    bpf_tc_hook hook = {};
+    hook.sz = sizeof(hook);
+    hook.ifindex = *e0;
+    hook.attach_point = BPF_TC_EGRESS;
+    int err = bpf_tc_hook_create(&hook);
+    if (err && err != -EEXIST) return absl::InternalError("bpf_tc_hook_create");
+    bpf_tc_opts opts = {};
+    opts.sz = sizeof(opts);
+    opts.prog_fd = bpf_program__fd(pusher->progs.vlan_push_100);
+    opts.priority = 1;
+    return bpf_tc_attach(&hook, &opts) == 0 ? absl::OkStatus()
+                                             : absl::InternalError("bpf_tc_attach");
+  });
+  ASSERT_TRUE(attached.ok()) << attached;
+
+  int received = 0;
+  auto w = UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40041, 5041, 25, 400, &received);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(received, 0) << "rt has no VLAN 100: the tagged datagrams end there";
+  const FlowId in{4, 17, "10.61.1.1", "10.61.2.1", 40041, 5041, static_cast<uint32_t>(r.r1), 0};
+  EXPECT_TRUE((*sink)->WaitFor([&](const auto& f) { return f.count(in) > 0; }, absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(300));
+  auto flows = (*sink)->Flows();
+  EXPECT_EQ(flows[in].packets, 25u);
+  EXPECT_EQ(flows[in].bytes, 25u * (20 + 8 + 400));
+  EXPECT_EQ(flows[in].vlan, 100u);
 }
 
 // `tcflowd --netns NS`: the daemon (and its collector) live in h1, the interfaces it meters

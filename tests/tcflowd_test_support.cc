@@ -301,6 +301,7 @@ void IpfixSink::Run() {
       sum.other_ifindex = id.direction == 0 ? out : in;
       ++sum.end_reasons[static_cast<int>(u(136))];
       sum.ipv6_ext_headers |= static_cast<uint32_t>(u(64));
+      sum.vlan = static_cast<uint32_t>(u(58));
     }
   }
 }

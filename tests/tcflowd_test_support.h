@@ -77,6 +77,7 @@ struct FlowSum {
   uint32_t other_ifindex = 0;  // egress records: ingressInterface; ingress: egressInterface
   std::map<int, uint64_t> end_reasons;
   uint32_t ipv6_ext_headers = 0;  // IE 64, OR of the records
+  uint32_t vlan = 0;              // IE 58 of the last record
 };
 
 // An IPFIX collector on 127.0.0.1 inside a namespace: a UDP socket opened there, read and
