@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <map>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,22 @@ TEST(TcflowdControlTest, StatusDumpFlushReload) {
   int received = 0;
   ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40001, 6001, 50, 100, &received).ok());
   ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "10.61.2.1", 40002, 6002, 20, 200, &received).ok());
+
+  // --- events: IPv6 neighbour discovery seen by the programs, streamed ---
+  {
+    RunResult ev;
+    std::thread events([&] { ev = Flowctl({"events", "--socket", sock, "-n", "1", "-t", "10"}); });
+    absl::SleepFor(absl::Milliseconds(300));  // subscribed
+    int replies = 0;
+    ASSERT_TRUE(Echo(*r.h1, "fd61:2::1", 1, 8, &replies).ok());  // first IPv6 contact: NDP
+    events.join();
+    EXPECT_EQ(ev.code, 0) << ev.err;
+    auto e = control::ParseJson(ev.out);
+    ASSERT_TRUE(e.ok()) << ev.out;
+    EXPECT_EQ(e->GetString("type"), "ndp") << ev.out;
+    const uint64_t type = e->GetUint("icmp_type").value_or(0);
+    EXPECT_TRUE(type >= 133 && type <= 137) << ev.out;
+  }
 
   // --- status ---
   RunResult st = Flowctl({"status", "--socket", sock});

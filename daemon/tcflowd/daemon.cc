@@ -69,7 +69,8 @@ int Daemon::Run() {
   }
 
   const int ep = epoll_create1(EPOLL_CLOEXEC);
-  for (int fd : {signals_->fd(), control_->fd(), metrics_ ? metrics_->fd() : -1}) {
+  for (int fd : {signals_->fd(), control_->fd(), metrics_ ? metrics_->fd() : -1,
+                 pipeline_->events_fd()}) {
     if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -84,6 +85,9 @@ int Daemon::Run() {
         control_->HandleReady();
       } else if (metrics_ != nullptr && events[i].data.fd == metrics_->fd()) {
         metrics_->Run();
+      } else if (events[i].data.fd == pipeline_->events_fd()) {
+        uint64_t dropped = 0;
+        for (const std::string& e : pipeline_->TakeEvents(&dropped)) control_->Publish("events", e);
       } else if (events[i].data.fd == signals_->fd()) {
         while (std::optional<int> sig = signals_->Read()) {
           if (*sig == SIGHUP) {
@@ -317,6 +321,8 @@ void Daemon::Shutdown() {
 }
 
 void Daemon::RegisterControl() {
+  // {"cmd":"events"} subscribes to kernel events (NDP 133-137, deep IPv6 extension chains).
+  control_->RegisterStream("events");
   control_->Register("status", [this](const control::JsonValue&, control::JsonWriter& w) {
     WriteStatus(w);
     return absl::OkStatus();

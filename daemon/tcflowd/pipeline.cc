@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/flowlog/flow_json.h"
+#include "daemon/runtime/address.h"
 #include "daemon/runtime/timer.h"
 #include "daemon/tcflowd/component_options.h"
 
@@ -75,6 +76,15 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
     if (absl::Status s = p->CompactJournal(); !s.ok()) return s;
   }
 
+  p->events_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  {
+    Pipeline* self = p.get();
+    auto events = EventReader::Create(loader.tables().events(),
+                                      [self](const tcflow_event& e) { self->OnEvent(e); });
+    if (!events.ok()) return events.status();
+    p->event_reader_ = std::move(*events);
+  }
+
   p->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   p->timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   p->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -99,7 +109,8 @@ Pipeline::~Pipeline() {
   uint64_t one = 1;
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
-  for (int fd : {epoll_fd_, timer_fd_, wake_fd_}) {
+  event_reader_.reset();
+  for (int fd : {epoll_fd_, timer_fd_, wake_fd_, events_fd_}) {
     if (fd >= 0) close(fd);
   }
 }
@@ -156,6 +167,7 @@ void Pipeline::Run() {
 }
 
 void Pipeline::Tick() {
+  if (event_reader_ != nullptr) (void)event_reader_->Consume();
   DrainNow();
   exporters_->Tick(absl::Now());
 }
@@ -191,6 +203,54 @@ absl::Status Pipeline::CompactJournal() {
   return journal_->Compact([this](absl::FunctionRef<void(const FlowRecord&)> visit) {
     cache_->ForEach(visit);
   });
+}
+
+void Pipeline::OnEvent(const tcflow_event& e) {
+  ++events_read_;
+  std::string json;
+  control::JsonWriter w(&json);
+  const uint8_t v = 6;  // both kinds are IPv6 events
+  w.BeginObject()
+      .Key("type").String(e.type == TCFLOW_EVENT_NDP ? "ndp"
+                          : e.type == TCFLOW_EVENT_EXT_CHAIN_DEEP ? "ext_chain_deep" : "unknown")
+      .Key("time_ms").Int(drainer_->clock().ToWallMs(e.timestamp_ns))
+      .Key("ifindex").Uint(e.ifindex);
+  auto it = names_.find(e.ifindex);
+  if (it != names_.end()) w.Key("ifname").String(it->second);
+  w.Key("direction").String(e.direction == TCFLOW_DIR_INGRESS ? "ingress" : "egress")
+      .Key("src").String(runtime::FormatAddress(e.src_addr, v))
+      .Key("dst").String(runtime::FormatAddress(e.dst_addr, v))
+      .Key("icmp_type").Uint(e.icmp_type)
+      .Key("icmp_code").Uint(e.icmp_code);
+  if (e.type == TCFLOW_EVENT_NDP) {
+    bool has_target = false;
+    for (uint8_t b : e.target_addr) has_target |= b != 0;
+    if (has_target) w.Key("target").String(runtime::FormatAddress(e.target_addr, v));
+  } else {
+    w.Key("ext_depth").Uint(e.ext_depth).Key("ext_hdr_bitmap").Uint(e.ext_hdr_bitmap);
+  }
+  w.EndObject();
+  {
+    absl::MutexLock lock(&events_mu_);
+    // Bounded: a main loop that cannot keep up loses events, never the drain's time.
+    if (events_.size() >= 65536) {
+      ++events_dropped_;
+      return;
+    }
+    events_.push_back(std::move(json));
+  }
+  uint64_t one = 1;
+  (void)!write(events_fd_, &one, sizeof(one));
+}
+
+std::vector<std::string> Pipeline::TakeEvents(uint64_t* dropped) {
+  uint64_t count;
+  (void)!read(events_fd_, &count, sizeof(count));
+  absl::MutexLock lock(&events_mu_);
+  std::vector<std::string> out;
+  out.swap(events_);
+  *dropped = events_dropped_;
+  return out;
 }
 
 void Pipeline::ExportEnded() {
@@ -395,6 +455,11 @@ void Pipeline::WriteStatus(control::JsonWriter& w) {
       .Key("overflow_lost").Uint(kernel_stats_.overflow_lost)
       .Key("parse_errors").Uint(parse_errors)
       .Key("events_lost").Uint(kernel_stats_.events_lost)
+      .Key("events_read").Uint(events_read_)
+      .Key("events_dropped").Uint([this] {
+        absl::MutexLock lock(&events_mu_);
+        return events_dropped_;
+      }())
       .Key("cache_evictions").Uint(cs.records_evicted())
       .Key("export_records_lost").Uint(export_lost)
       .Key("flow_log_dropped").Uint(flow_log_ ? flow_log_->stats().records_dropped : 0)

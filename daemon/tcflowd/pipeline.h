@@ -26,6 +26,7 @@
 #include "daemon/cache/flow_filter.h"
 #include "daemon/control/json.h"
 #include "daemon/drain/drainer.h"
+#include "daemon/drain/event_reader.h"
 #include "daemon/drain/stats_reader.h"
 #include "daemon/flowlog/flow_log.h"
 #include "daemon/ipfix/collector.h"
@@ -77,6 +78,11 @@ class Pipeline {
   // Writes the status members of the pipeline (no braces) into `w`.
   void WriteStatus(control::JsonWriter& w);
 
+  // Kernel events (NDP, deep extension chains) as JSON objects, handed to the main loop:
+  // readable when some are waiting; TakeEvents() empties the queue (any thread).
+  int events_fd() const { return events_fd_; }
+  std::vector<std::string> TakeEvents(uint64_t* dropped);
+
  private:
   Pipeline() = default;
   void Run();
@@ -93,14 +99,21 @@ class Pipeline {
   int epoll_fd_ = -1;
   int timer_fd_ = -1;
   int wake_fd_ = -1;
+  int events_fd_ = -1;
   std::thread thread_;
 
   absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex events_mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(events_mu_);
+  uint64_t events_dropped_ ABSL_GUARDED_BY(events_mu_) = 0;
 
   // Owned by the pipeline thread.
   std::unique_ptr<Drainer> drainer_;
+  std::unique_ptr<EventReader> event_reader_;
+  uint64_t events_read_ = 0;
+  void OnEvent(const tcflow_event& event);
   std::optional<StatsReader> stats_reader_;
   std::unique_ptr<cache::FlowCache> cache_;
   std::unique_ptr<ipfix::ExporterSet> exporters_;

@@ -1,10 +1,12 @@
 #include "tools/flowctl/daemon_commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "daemon/control/client.h"
 #include "daemon/control/json.h"
 #include "daemon/control/protocol.h"
@@ -186,6 +188,39 @@ int RunReload(const std::vector<std::string>& args) {
   std::printf("tcflowd reloaded %s\n", Str(&*reply, "config_file").empty()
                                            ? "the built-in default"
                                            : Str(&*reply, "config_file").c_str());
+  return 0;
+}
+
+int RunEvents(const std::vector<std::string>& args) {
+  cli::FlagParser flags("flowctl events",
+                        "Prints tcflowd's kernel events as they happen, one JSON object per "
+                        "line: IPv6 neighbour discovery (ICMPv6 133-137, with the target) and "
+                        "extension-header chains deeper than the configured alert depth.");
+  std::string socket;
+  int64_t count = 0, seconds = 0;
+  AddSocketFlag(flags, &socket);
+  flags.AddInt("count", 'n', &count, "N", "stop after N events (default: run until killed)");
+  flags.AddInt("timeout", 't', &seconds, "S", "stop after S seconds (default: never)");
+  if (int rc = cli::ParseOrExit(flags, args); rc >= 0) return rc;
+  auto client = control::ControlClient::Connect(socket);
+  if (!client.ok()) return Fail("events", client.status());
+  if (absl::Status s = client->Subscribe("events"); !s.ok()) return Fail("events", s);
+  const absl::Time deadline =
+      seconds > 0 ? absl::Now() + absl::Seconds(seconds) : absl::InfiniteFuture();
+  int64_t seen = 0;
+  while (absl::Now() < deadline && (count <= 0 || seen < count)) {
+    auto line = client->Next(std::min(absl::Seconds(1), deadline - absl::Now()));
+    if (!line.ok()) return Fail("events", line.status());
+    if (!line->has_value()) continue;
+    if (const JsonValue* event = (*line)->Find("event"); event != nullptr) {
+      std::printf("%s\n", event->Serialize().c_str());
+      ++seen;
+    } else if (const JsonValue* lost = (*line)->Find("lost"); lost != nullptr) {
+      std::fprintf(stderr, "flowctl events: %s events lost (reading too slowly)\n",
+                   lost->text().c_str());
+    }
+    std::fflush(stdout);
+  }
   return 0;
 }
 

@@ -13,6 +13,7 @@ int RunStatus(const std::vector<std::string>& args);
 int RunDump(const std::vector<std::string>& args);
 int RunFlush(const std::vector<std::string>& args);
 int RunReload(const std::vector<std::string>& args);
+int RunEvents(const std::vector<std::string>& args);
 
 }  // namespace tcflow::flowctl
 

@@ -39,6 +39,7 @@ const cli::Command kCommands[] = {
     {"dump", "the flows tcflowd holds now (kernel tables and cache)", RunDump},
     {"flush", "end flows now and export them", RunFlush},
     {"reload", "make tcflowd re-read its config (like SIGHUP)", RunReload},
+    {"events", "print tcflowd's kernel events (NDP, deep IPv6 header chains)", RunEvents},
 };
 
 }  // namespace
