@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "daemon/control/json.h"
 #include "gtest/gtest.h"
 #include "tests/ipfix_test_support.h"
 #include "tests/tcflowd_test_support.h"
@@ -291,6 +292,71 @@ TEST_F(TcflowdFaultsTest, FullTableFoldsIntoOverflowRecordsExactly) {
   ASSERT_TRUE(status.ok());
   EXPECT_GT(*status->Find("losses")->GetUint("flows_not_created"), 0u);
   EXPECT_EQ(*status->Find("losses")->GetUint("overflow_lost"), 0u);
+}
+
+// A TCP collector that goes away: what is exported while it is down is counted as not sent
+// (the transport refuses messages without a session), exactly; after it comes back the
+// exporter reconnects (backoff), sends templates again, and later flows arrive exactly.
+TEST_F(TcflowdFaultsTest, TcpCollectorDownCountsLossThenReconnects) {
+  auto a = IpfixSink::StartTcp(*r_.rt, 0);
+  ASSERT_TRUE(a.ok()) << a.status();
+  const uint16_t port = (*a)->port();
+  cfg_.udp_collectors.clear();
+  cfg_.extra = absl::StrCat("collector { address: \"127.0.0.1\" port: ", port,
+                            " transport: TCP }");
+  auto daemon = Daemon::Start(*r_.rt, cfg_, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  int received = 0;
+  ASSERT_TRUE(UdpBurst(*r_.h1, *r_.h2, "10.61.2.1", 41010, 7000, 100, 200, &received).ok());
+  auto both = [&](IpfixSink& s, uint16_t sport, uint64_t n) {
+    return s.WaitFor([&](const auto& f) {
+      auto x = f.find(Leg(sport, true)), y = f.find(Leg(sport, false));
+      return x != f.end() && y != f.end() && x->second.packets >= n && y->second.packets >= n;
+    }, absl::Seconds(15));
+  };
+  ASSERT_TRUE(both(**a, 41010, 100));
+  absl::SleepFor(absl::Milliseconds(300));
+  auto first = (*a)->Flows();
+  a->reset();  // the collector goes away (having read everything it acknowledged)
+
+  ASSERT_TRUE(UdpBurst(*r_.h1, *r_.h2, "10.61.2.1", 41011, 7000, 150, 200, &received).ok());
+  absl::SleepFor(absl::Milliseconds(2000));  // idle timeout: exported while it is down
+  auto collector = [&]() -> control::JsonValue {
+    auto status = (*daemon)->Call("status");
+    return status.ok() ? status->Find("collectors")->items()[0] : control::JsonValue();
+  };
+  const uint64_t template_sends = collector().GetUint("template_sends").value_or(0);
+  auto b = IpfixSink::StartTcp(*r_.rt, port);
+  ASSERT_TRUE(b.ok()) << b.status();
+  // Reconnected when the templates went out again (backoff: 1 s, doubling).
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (collector().GetUint("template_sends").value_or(0) == template_sends &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_GT(collector().GetUint("template_sends").value_or(0), template_sends);
+  ASSERT_TRUE(UdpBurst(*r_.h1, *r_.h2, "10.61.2.1", 41012, 7000, 80, 200, &received).ok());
+  EXPECT_TRUE(both(**b, 41012, 80));
+  absl::SleepFor(absl::Milliseconds(300));
+  auto second = (*b)->Flows();
+  for (bool leg : {true, false}) {
+    EXPECT_EQ(first[Leg(41010, leg)].packets, 100u);
+    EXPECT_EQ(second[Leg(41012, leg)].packets, 80u);
+    EXPECT_EQ(second[Leg(41012, leg)].bytes, 80u * 228);
+    EXPECT_EQ(first[Leg(41011, leg)].packets + second[Leg(41011, leg)].packets, 0u);
+  }
+  // Every exported packet is either at a collector or counted as not sent.
+  auto status = (*daemon)->Call("status");
+  ASSERT_TRUE(status.ok());
+  uint64_t delivered = 0;
+  for (const auto* flows : {&first, &second}) {
+    for (const auto& [id, sum] : *flows) delivered += sum.packets;
+  }
+  const control::JsonValue c = status->Find("collectors")->items()[0];
+  EXPECT_GE(*c.GetUint("lost_packets"), 300u) << "the 41011 flow on both legs at least";
+  EXPECT_EQ(delivered + *c.GetUint("lost_packets"),
+            *status->Find("exported")->GetUint("packets"))
+      << status->Serialize();
 }
 
 TEST_F(TcflowdFaultsTest, LinkAddedIsMeteredWithinASecondAndRemovedCleanly) {

@@ -246,6 +246,81 @@ absl::StatusOr<std::unique_ptr<IpfixSink>> IpfixSink::Start(const Namespace& ns)
   return sink;
 }
 
+absl::StatusOr<std::unique_ptr<IpfixSink>> IpfixSink::StartTcp(const Namespace& ns,
+                                                               uint16_t port) {
+  std::unique_ptr<IpfixSink> sink(new IpfixSink());
+  sink->tcp_ = true;
+  absl::Status s = ns.Run([&]() -> absl::Status {
+    sink->fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (sink->fd_ < 0) return Errno("socket");
+    int one = 1;
+    setsockopt(sink->fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (bind(sink->fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return Errno("bind");
+    if (listen(sink->fd_, 8) != 0) return Errno("listen");
+    socklen_t len = sizeof(a);
+    getsockname(sink->fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    sink->port_ = ntohs(a.sin_port);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  sink->thread_ = std::thread([raw = sink.get()] { raw->RunTcp(); });
+  return sink;
+}
+
+void IpfixSink::RunTcp() {
+  struct Conn {
+    int fd;
+    std::vector<uint8_t> buf;
+    ipfix::Decoder decoder;
+  };
+  std::vector<std::unique_ptr<Conn>> conns;
+  std::vector<uint8_t> chunk(1 << 16);
+  auto read_conn = [&](Conn& c) {
+    for (;;) {
+      ssize_t n = recv(c.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
+      if (n <= 0) return n == 0 ? false : (errno == EAGAIN || errno == EWOULDBLOCK);
+      c.buf.insert(c.buf.end(), chunk.begin(), chunk.begin() + n);
+      for (;;) {
+        size_t len = 0;
+        if (!ipfix::Decoder::MessageLength(c.buf, &len).ok()) {
+          absl::MutexLock lock(&mu_);
+          ++errors_;
+          return false;
+        }
+        if (len == 0 || c.buf.size() < len) break;
+        Decode(c.decoder, c.buf.data(), len);
+        c.buf.erase(c.buf.begin(), c.buf.begin() + len);
+      }
+    }
+  };
+  while (!stop_) {
+    std::vector<pollfd> p = {{fd_, POLLIN, 0}};
+    for (auto& c : conns) p.push_back({c->fd, POLLIN, 0});
+    if (poll(p.data(), p.size(), 50) <= 0) continue;
+    if (p[0].revents & POLLIN) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c >= 0) conns.push_back(std::unique_ptr<Conn>(new Conn{c, {}, {}}));
+    }
+    for (size_t i = 0; i < conns.size();) {
+      if (!read_conn(*conns[i])) {
+        close(conns[i]->fd);
+        conns.erase(conns.begin() + i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  // Read what is there before closing: it was acknowledged to the exporter.
+  for (auto& c : conns) {
+    read_conn(*c);
+    close(c->fd);
+  }
+}
+
 IpfixSink::~IpfixSink() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
@@ -260,8 +335,14 @@ void IpfixSink::Run() {
     if (poll(&p, 1, 50) <= 0) continue;
     ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
     if (n <= 0) continue;
+    Decode(decoder, buf.data(), static_cast<size_t>(n));
+  }
+}
+
+void IpfixSink::Decode(ipfix::Decoder& decoder, const uint8_t* data, size_t n) {
+  {
     ipfix::DecodedMessage msg;
-    absl::Status st = decoder.Decode(absl::MakeConstSpan(buf.data(), n), &msg);
+    absl::Status st = decoder.Decode(absl::MakeConstSpan(data, n), &msg);
     absl::MutexLock lock(&mu_);
     if (!st.ok()) ++errors_;
     for (const ipfix::DecodedRecord& r : msg.records) {

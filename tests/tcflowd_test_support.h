@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/control/json.h"
+#include "daemon/ipfix/decoder.h"
 #include "tests/netns/netns.h"
 
 namespace tcflow::testing {
@@ -85,6 +86,9 @@ struct FlowSum {
 class IpfixSink {
  public:
   static absl::StatusOr<std::unique_ptr<IpfixSink>> Start(const Namespace& ns);
+  // A TCP collector on 127.0.0.1:`port` (0: any) inside `ns`. Its destructor reads what
+  // the connections hold before closing them, so nothing acknowledged is left unread.
+  static absl::StatusOr<std::unique_ptr<IpfixSink>> StartTcp(const Namespace& ns, uint16_t port);
   ~IpfixSink();
   uint16_t port() const { return port_; }
   std::map<FlowId, FlowSum> Flows() const;
@@ -99,6 +103,9 @@ class IpfixSink {
 
  private:
   void Run();
+  void RunTcp();
+  void Decode(ipfix::Decoder& decoder, const uint8_t* data, size_t len);
+  bool tcp_ = false;
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};

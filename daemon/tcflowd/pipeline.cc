@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/flowlog/flow_json.h"
+#include "daemon/ipfix/tcp_transport.h"
 #include "daemon/runtime/address.h"
 #include "daemon/runtime/timer.h"
 #include "daemon/tcflowd/component_options.h"
@@ -382,6 +383,19 @@ void Pipeline::Finish() {
   cache_->FlushAll(&ended_);
   ExportEnded();
   exporters_->Tick(absl::Now());
+  // TCP collectors: wait (a bounded while) until they acknowledged what was sent; what
+  // stays unacknowledged is counted as not sent by the transport.
+  const absl::Time deadline = absl::Now() + absl::Seconds(3);
+  for (;;) {
+    bool waiting = false;
+    for (size_t i = 0; i < exporters_->size(); ++i) {
+      auto* tcp = dynamic_cast<ipfix::TcpTransport*>(&exporters_->at(i).transport());
+      waiting |= tcp != nullptr && tcp->connected() && tcp->unacknowledged() > 0;
+    }
+    if (!waiting || absl::Now() > deadline) break;
+    absl::SleepFor(absl::Milliseconds(10));
+    exporters_->Tick(absl::Now());
+  }
   if (journal_ != nullptr) (void)journal_->Clear();  // everything is exported
 }
 
