@@ -1,5 +1,7 @@
 #include "daemon/tcflowd/tcflowd_main.h"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -28,6 +30,8 @@ int TcflowdMain(int argc, char** argv) {
     std::fprintf(stderr, "tcflowd: unexpected argument '%s'\n", flags.positional()[0].c_str());
     return 2;
   }
+  // The main thread's name in ps/top (the binary is the multi-call `tcflow`).
+  pthread_setname_np(pthread_self(), "tcflowd");
   Daemon daemon(std::move(options));
   return daemon.Run();
 }
