@@ -104,6 +104,7 @@ uint16_t Checksum(const uint8_t* data, size_t len) {
 }  // namespace
 
 std::string TcflowBinary() {
+  if (const char* bin = std::getenv("TCFLOW_BINARY"); bin != nullptr) return bin;
   const char* srcdir = std::getenv("TEST_SRCDIR");
   return std::string(srcdir != nullptr ? srcdir : ".") + "/tcflow/tools/tcflow";
 }

@@ -29,7 +29,7 @@
 
 namespace tcflow::testing {
 
-// The test binary's runfile `tools/tcflow`.
+// $TCFLOW_BINARY, else the test binary's runfile `tools/tcflow`.
 std::string TcflowBinary();
 
 struct Router {
