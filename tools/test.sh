@@ -2,7 +2,7 @@
 # Runs every test of tcflow on a Debian 12 machine, as root. Sets up what it needs first.
 #   - all tests on this machine's kernel (unit tests, BPF verifier and namespace tests);
 #   - the arm64 build, and the arm64 unit tests under qemu-user;
-#   - the release payload of both architectures against the size budget.
+#   - the release payload of both architectures: no exec imports, within the size budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,9 @@ run() {
 
 run test "${bazel_flags[@]}" //...
 run test "${bazel_flags[@]}" --config=arm64 //...
+# The router payload itself: no exec-family import in the release binaries of both arches.
+run test "${bazel_flags[@]}" --config=release //tests:netlink_noexec_test
+run test "${bazel_flags[@]}" --config=release --config=arm64 //tests:netlink_noexec_test
 run build "${bazel_flags[@]}" --config=release //tools:payload
 tools/release_report.sh amd64 "$(bazel info --config=release bazel-bin)/tools/tcflow-payload.tar" || status=1
 run build "${bazel_flags[@]}" --config=release --config=arm64 //tools:payload
