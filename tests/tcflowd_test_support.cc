@@ -7,6 +7,8 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <linux/tcp.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -604,6 +606,56 @@ absl::StatusOr<TcpResult> TcpBulk(const Namespace& from, const Namespace& to,
     if (lfd >= 0) close(lfd);
     return s;
   }
+  // What `to` really sends: its TCP's ACKs may carry SACK/DSACK blocks (after a
+  // retransmission on a busy machine), so their bytes are read off the wire: a packet socket
+  // in `to`, outgoing IP/TCP frames from `port`, summed by IP length.
+  int cap = -1;
+  (void)to.Run([&] {
+    cap = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+    int big = 64 << 20;
+    if (cap >= 0) setsockopt(cap, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+    return absl::OkStatus();
+  });
+  std::atomic<bool> cap_stop{false};
+  uint64_t cap_packets = 0, cap_bytes = 0, cap_drops = 0;
+  std::thread capture([&] {
+    if (cap < 0) return;
+    std::vector<uint8_t> frame(1 << 16);
+    auto drain = [&] {
+      for (;;) {
+        sockaddr_ll from{};
+        socklen_t flen = sizeof(from);
+        ssize_t n = recvfrom(cap, frame.data(), frame.size(), MSG_TRUNC,
+                             reinterpret_cast<sockaddr*>(&from), &flen);
+        if (n < 0) return;
+        if (from.sll_pkttype != PACKET_OUTGOING || n < 14) continue;
+        const uint16_t type = (frame[12] << 8) | frame[13];
+        const uint8_t* ip = frame.data() + 14;
+        size_t avail = std::min<size_t>(n, frame.size()) - 14;
+        uint64_t ip_len = 0;
+        const uint8_t* tcp = nullptr;
+        if (type == 0x0800 && avail >= 20 && ip[9] == IPPROTO_TCP) {
+          ip_len = (ip[2] << 8) | ip[3];
+          tcp = ip + (ip[0] & 0xf) * 4;
+        } else if (type == 0x86dd && avail >= 40 && ip[6] == IPPROTO_TCP) {
+          ip_len = 40 + ((ip[4] << 8) | ip[5]);
+          tcp = ip + 40;
+        }
+        if (tcp == nullptr || tcp + 4 > frame.data() + std::min<size_t>(n, frame.size())) continue;
+        if (((tcp[0] << 8) | tcp[1]) != port) continue;
+        ++cap_packets;
+        cap_bytes += ip_len;
+      }
+    };
+    while (!cap_stop) {
+      pollfd p{cap, POLLIN, 0};
+      if (poll(&p, 1, 20) > 0) drain();
+    }
+    drain();
+    tpacket_stats st{};
+    socklen_t sl = sizeof(st);
+    if (getsockopt(cap, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) cap_drops = st.tp_drops;
+  });
   uint64_t server_got = 0;
   std::thread server([&] {
     int c = accept(lfd, nullptr, nullptr);
@@ -659,13 +711,21 @@ absl::StatusOr<TcpResult> TcpBulk(const Namespace& from, const Namespace& to,
   absl::SleepFor(absl::Milliseconds(200));  // the last ACKs
   (void)from.Run([&] { from_after = TcpSnmp(); return absl::OkStatus(); });
   (void)to.Run([&] { to_after = TcpSnmp(); return absl::OkStatus(); });
-  // Header bytes: SYN and SYN-ACK carry 20 option bytes (MSS, SACK-permitted, timestamps,
-  // window scale), every later segment 12 (timestamps); nothing is lost on a veth, so no
-  // SACK blocks appear.
+  cap_stop = true;
+  capture.join();
+  if (cap >= 0) close(cap);
+  // Data direction: payload (retransmissions included) plus headers; the SYN carries 20
+  // option bytes (MSS, SACK-permitted, timestamps, window scale), every later segment 12
+  // (timestamps). The data segments carry no SACK blocks (the receiver sends no data).
   result.forward.packets = SegmentsSent(from_before, from_after);
   result.forward.bytes = payload_sent + (ip_hdr + 40) + (result.forward.packets - 1) * (ip_hdr + 32);
   result.reverse.packets = SegmentsSent(to_before, to_after);
-  result.reverse.bytes = (ip_hdr + 40) + (result.reverse.packets - 1) * (ip_hdr + 32);
+  if (cap < 0 || cap_drops != 0 || cap_packets != result.reverse.packets) {
+    return absl::InternalError(absl::StrCat("capture of ", to.name(), "'s segments: ",
+                                            cap_packets, " captured (", cap_drops,
+                                            " dropped), its TCP sent ", result.reverse.packets));
+  }
+  result.reverse.bytes = cap_bytes;
   return result;
 }
 
