@@ -21,7 +21,8 @@ AMD64_PACKAGES=(
   libbpf-dev libabsl-dev libprotobuf-dev libnl-3-dev libnl-route-3-dev libelf-dev zlib1g-dev
   libgtest-dev libgmock-dev libmicrohttpd-dev
 
-  iproute2 iputils-ping ethtool iperf3 netsniff-ng socat
+  # procps: sysctl (tools/demo.sh); not in a minimal Debian (debootstrap minbase, containers).
+  iproute2 iputils-ping procps ethtool iperf3 netsniff-ng socat
   tshark nfdump pmacct libfixbuf-tools
 )
 ARM64_PACKAGES=(
