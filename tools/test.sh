@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of tcflow on a Debian 12 machine, as root. Sets up what it needs first.
-#   - all tests on this machine's kernel (unit tests, BPF verifier and namespace tests);
+#   - all tests on this machine's kernel (unit tests, then the BPF verifier and namespace
+#     tests one at a time);
 #   - the arm64 build, and the arm64 unit tests under qemu-user;
 #   - the release payload of both architectures: no exec imports, within the size budget.
 set -euo pipefail
@@ -21,7 +22,11 @@ run() {
   bazel "$@" 2>&1 | tee -a "$log" || status=1
 }
 
-run test "${bazel_flags[@]}" //...
+# Unit tests in parallel; then the kernel tests one at a time, so timing-sensitive checks
+# (idle timeouts, hot-plug within 1 s, concurrent drains) do not compete with each other
+# for the machine's cores.
+run test "${bazel_flags[@]}" --test_tag_filters=-kernel //...
+run test "${bazel_flags[@]}" --test_tag_filters=kernel --local_test_jobs=1 //...
 run test "${bazel_flags[@]}" --config=arm64 //...
 # The router payload itself: no exec-family import in the release binaries of both arches.
 run test "${bazel_flags[@]}" --config=release //tests:netlink_noexec_test
