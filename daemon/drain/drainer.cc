@@ -24,7 +24,7 @@ Drainer::Drainer(const TableFds& tables, const TableLayout& layout,
       layout_(layout),
       options_(options),
       grace_(std::move(grace)),
-      reader_(layout.half_stride, options.sink_batch) {}
+      reader_(layout.half_stride, options.sink_batch, options.merge_duplicates) {}
 
 absl::StatusOr<std::unique_ptr<Drainer>> Drainer::Create(const TableFds& tables,
                                                          const TableLayout& layout,

@@ -36,6 +36,11 @@ struct DrainOptions {
   GraceMode grace = GraceMode::kAuto;
   // Records handed to the sink per call.
   size_t sink_batch = 4096;
+  // Merge slots of one generation that carry the same key (a flow that got a second slot
+  // after an early LRU eviction, or was counted on several CPUs) before handing them on.
+  // A consumer that merges by key anyway (tcflowd's flow cache) turns this off: the drain
+  // then streams every used slot at memory speed and the merge is done once, not twice.
+  bool merge_duplicates = true;
 };
 
 struct DrainResult {
@@ -44,7 +49,8 @@ struct DrainResult {
   uint32_t overflow_read = 0;   // overflow slots read
   uint64_t slots_wanted = 0;    // next_slot as the programs left it (> capacity: table full)
   uint64_t records = 0;         // records handed to the sink
-  uint64_t duplicates = 0;      // slots merged into another slot of the same key
+  uint64_t duplicates = 0;      // slots merged into another slot of the same key (0 when
+                                // merge_duplicates is off: the consumer merges them)
   uint64_t packets = 0;         // sum over the records
   uint64_t bytes = 0;
   absl::Duration grace_wait;    // flip -> grace period over

@@ -91,8 +91,9 @@ size_t Pow2AtLeast(size_t n) {
 
 }  // namespace
 
-GenerationReader::GenerationReader(size_t max_slots, size_t sink_batch)
-    : max_slots_(max_slots), batch_(std::max<size_t>(sink_batch, 1)) {
+GenerationReader::GenerationReader(size_t max_slots, size_t sink_batch, bool merge)
+    : max_slots_(max_slots), merge_(merge), batch_(std::max<size_t>(sink_batch, 1)) {
+  if (!merge_) return;  // no merge table
   // Load factor at most 2/3.
   size_t size = Pow2AtLeast(std::max<size_t>(max_slots + max_slots / 2, 1024));
   mask_ = size - 1;
@@ -189,10 +190,12 @@ bool GenerationReader::Read(tcflow_slot* base, absl::Span<const Range> ranges,
   for (const Range& r : ranges) {
     if (r.begin > r.end || r.end > max_slots_) return false;
   }
-  absl::Time t0 = absl::Now();
-  std::memset(table_, 0, table_bytes_);
-  for (const Range& r : ranges) Merge(base, r.begin, r.end, c);
-  c->merge_time += absl::Now() - t0;
+  if (merge_) {
+    absl::Time t0 = absl::Now();
+    std::memset(table_, 0, table_bytes_);
+    for (const Range& r : ranges) Merge(base, r.begin, r.end, c);
+    c->merge_time += absl::Now() - t0;
+  }
 
   constexpr uint32_t kChunk = 256;  // read, then zeroed while still in L1/L2
   for (const Range& r : ranges) {

@@ -59,8 +59,9 @@ class GenerationReader {
   };
 
   // max_slots: the most slots one generation can hold (flow + overflow slots of a half);
-  // slot indices passed to Read() must be below it.
-  GenerationReader(size_t max_slots, size_t sink_batch);
+  // slot indices passed to Read() must be below it. With merge false, Read() hands on
+  // every used slot as it is (no merge table), for consumers that merge by key anyway.
+  GenerationReader(size_t max_slots, size_t sink_batch, bool merge = true);
   ~GenerationReader();
   GenerationReader(const GenerationReader&) = delete;
   GenerationReader& operator=(const GenerationReader&) = delete;
@@ -78,6 +79,7 @@ class GenerationReader {
   void Flush(RecordSink sink, Counts* c);
 
   size_t max_slots_;
+  bool merge_;
   // Entry: 0 = free, else (slot index + 1) | hash tag in the bits above the index.
   uint32_t* table_ = nullptr;
   size_t table_bytes_ = 0;

@@ -231,6 +231,35 @@ TEST(GenerationReaderTest, ManyFlowsWithRandomDuplicatesSumExactly) {
   }
 }
 
+// merge off: every used slot comes out as it is (duplicates too), nothing is lost, unused
+// slots are skipped, and every slot read is zeroed.
+TEST(GenerationReaderTest, WithoutMergeHandsOnEveryUsedSlotAndZeroesThem) {
+  std::vector<tcflow_slot> slots = {Slot(1, 1, 5, 500, 10, 20), Slot(1, 1, 2, 200, 5, 30),
+                                    tcflow_slot{}, Slot(2, 1, 7, 700, 1, 1),
+                                    Slot(1, 1, 1, 100, 40, 40)};
+  GenerationReader reader(slots.size(), 2, /*merge=*/false);
+  const GenerationReader::Range r[] = {{0, static_cast<uint32_t>(slots.size())}};
+  GenerationReader::Counts c;
+  std::vector<FlowRecord> out;
+  ASSERT_TRUE(reader.Read(slots.data(), r, ZeroClock(),
+                          [&](absl::Span<const FlowRecord> b) {
+                            EXPECT_LE(b.size(), 2u);
+                            out.insert(out.end(), b.begin(), b.end());
+                          },
+                          &c));
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(c.records, 4u);
+  EXPECT_EQ(c.duplicates, 0u);
+  EXPECT_EQ(c.packets, 15u);
+  EXPECT_EQ(c.bytes, 1500u);
+  std::vector<uint64_t> packets;
+  for (const FlowRecord& rec : out) packets.push_back(rec.packets);
+  EXPECT_EQ(packets, (std::vector<uint64_t>{5, 2, 7, 1})) << "slot order, unmerged";
+  EXPECT_EQ(out[0].start_ms, 10);
+  EXPECT_EQ(out[1].end_ms, 30);
+  EXPECT_TRUE(AllZero(slots, 0, slots.size()));
+}
+
 TEST(GenerationReaderTest, RefusesRangesBeyondCapacity) {
   std::vector<tcflow_slot> slots = {Slot(1, 1, 1, 1, 1, 1), Slot(2, 1, 1, 1, 1, 1),
                                     Slot(3, 1, 1, 1, 1, 1)};

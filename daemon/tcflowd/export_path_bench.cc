@@ -7,6 +7,8 @@
 // holding 100,000 flows.
 //
 //   bazel run -c opt //daemon/tcflowd:export_path_bench -- --flows 1048576 --rounds 5
+//   (--merge-in-drain 1: the drain merges duplicate keys too, as before tcflowd let the
+//   flow cache do it alone)
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -88,9 +90,13 @@ long RssKb() {
 int Main(int argc, char** argv) {
   uint32_t flows = 1 << 20;
   int rounds = 5;
+  bool merge_in_drain = false;  // tcflowd's pipeline: the flow cache merges
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--flows") == 0) flows = std::strtoul(argv[i + 1], nullptr, 10);
     if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--merge-in-drain") == 0) {
+      merge_in_drain = std::strcmp(argv[i + 1], "1") == 0;
+    }
   }
   LoaderOptions lo;
   lo.slots_per_half = flows;
@@ -100,7 +106,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "export_path_bench: %s\n", std::string(loader.status().message()).c_str());
     return 1;
   }
-  auto drainer = Drainer::Create((*loader)->tables(), (*loader)->layout());
+  DrainOptions drain_options;
+  drain_options.merge_duplicates = merge_in_drain;
+  auto drainer = Drainer::Create((*loader)->tables(), (*loader)->layout(), drain_options);
   if (!drainer.ok()) {
     std::fprintf(stderr, "export_path_bench: %s\n", std::string(drainer.status().message()).c_str());
     return 1;

@@ -34,7 +34,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
   p->loader_ = &loader;
   p->interfaces_ = interfaces;
 
-  auto drainer = Drainer::Create(loader.tables(), loader.layout());
+  // The flow cache merges by key anyway, so the drain streams slots unmerged (one merge,
+  // not two, per record on the export path).
+  DrainOptions drain_options;
+  drain_options.merge_duplicates = false;
+  auto drainer = Drainer::Create(loader.tables(), loader.layout(), drain_options);
   if (!drainer.ok()) return drainer.status();
   p->drainer_ = std::move(*drainer);
   auto stats = StatsReader::Create(loader.tables().stats());

@@ -223,9 +223,15 @@ int Run(int64_t flows, int64_t rounds, int64_t batch) {
 
   // 2. The generation drain of a full table, per grace mechanism.
   double best_drain_rate = 0;  // with grace, wall median, M entries/s
-  for (GraceMode mode : {GraceMode::kAuto, GraceMode::kMapUpdate}) {
+  struct Variant {
+    GraceMode grace;
+    bool merge;
+  };
+  for (Variant v : {Variant{GraceMode::kAuto, true}, Variant{GraceMode::kAuto, false},
+                    Variant{GraceMode::kMapUpdate, true}}) {
     DrainOptions opts;
-    opts.grace = mode;
+    opts.grace = v.grace;
+    opts.merge_duplicates = v.merge;
     absl::StatusOr<std::unique_ptr<Drainer>> d = Drainer::Create(tables.fds(), layout, opts);
     if (!d.ok()) {
       std::fprintf(stderr, "drain_bench: %s\n", d.status().ToString().c_str());
@@ -263,8 +269,9 @@ int Run(int64_t flows, int64_t rounds, int64_t batch) {
     }
     double n = static_cast<double>(flows);
     auto rate = [n](double ns) { return n / ns * 1e3; };  // M entries/s
-    std::printf("  generation drain [%s]              wall median (best)        M entries/s\n",
-                GraceModeName((*d)->grace_mode()));
+    std::printf("  generation drain [%s, %s]  wall median (best)        M entries/s\n",
+                GraceModeName((*d)->grace_mode()),
+                v.merge ? "merging duplicate keys" : "no merge: the consumer merges");
     std::printf("    grace wait                 %8.2f ms (%6.2f)\n", Median(grace_ms),
                 Min(grace_ms));
     std::printf("    merge+read+zero+sink       %8.2f ms (%6.2f)  %6.1f (%5.1f) without grace\n",
