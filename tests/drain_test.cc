@@ -108,7 +108,9 @@ RaceResult Race(const Loader& loader, GraceMode grace, int flows_per_direction,
   auto drainer = Drainer::Create(loader.tables(), loader.layout(), opts);
   EXPECT_TRUE(drainer.ok()) << drainer.status();
   if (!drainer.ok()) return res;
-  if (grace != GraceMode::kAuto) EXPECT_EQ((*drainer)->grace_mode(), grace);
+  if (grace != GraceMode::kAuto) {
+    EXPECT_EQ((*drainer)->grace_mode(), grace);
+  }
   auto stats = StatsReader::Create(loader.tables().stats());
   EXPECT_TRUE(stats.ok());
   EXPECT_TRUE(stats->Read(&res.stats_before).ok());
