@@ -22,6 +22,12 @@
 namespace tcflow::netlink {
 namespace {
 
+#ifdef SO_NETNS_COOKIE
+constexpr int kSoNetnsCookie = SO_NETNS_COOKIE;
+#else
+constexpr int kSoNetnsCookie = 71;  // asm-generic value, used by x86 and arm64
+#endif
+
 constexpr char kErrnoPayload[] = "tcflow.netlink/errno";
 
 absl::StatusCode CodeForErrno(int err) {
@@ -140,8 +146,17 @@ absl::StatusOr<std::unique_ptr<RtnlSocket>> RtnlSocket::Open(std::initializer_li
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   }
   std::unique_ptr<RtnlSocket> result(new RtnlSocket(std::move(sock)));
-  // The calling thread is in the socket's namespace right now (that is how the socket got
-  // there), and reading its nsfs inode needs no privilege, unlike SIOCGSKNS.
+  // The namespace's identity keys tcflow's "we created this clsact" markers. The netns
+  // cookie (kernel >= 5.14) is never reused while the system runs, so a marker left by a
+  // deleted namespace can never match a new one; nsfs inode numbers are reused quickly.
+  uint64_t cookie = 0;
+  socklen_t cookie_len = sizeof(cookie);
+  if (getsockopt(fd, SOL_SOCKET, kSoNetnsCookie, &cookie, &cookie_len) == 0 && cookie != 0) {
+    result->namespace_id_ = absl::StrCat("cookie-", cookie);
+    return result;
+  }
+  // Older kernels: the calling thread is in the socket's namespace right now (that is how
+  // the socket got there), and reading its nsfs inode needs no privilege.
   struct stat st;
   if (stat("/proc/thread-self/ns/net", &st) == 0) {
     result->namespace_id_ = absl::StrCat(st.st_dev, "-", st.st_ino);
