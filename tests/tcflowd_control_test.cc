@@ -39,12 +39,8 @@ TEST(TcflowdControlTest, StatusDumpFlushReload) {
   ASSERT_TRUE(router.ok()) << router.status();
   Router& r = *router;
   testsupport::TempDir dir("tcflowd_control");
-  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_ctl_", getpid());
-  RemovePins(pins);
-  struct PinCleanup {
-    std::string path;
-    ~PinCleanup() { RemovePins(path); }
-  } pin_cleanup{pins};
+  ScopedPinDir pin_dir(absl::StrCat("/sys/fs/bpf/tcflowd_ctl_", getpid()));
+  const std::string& pins = pin_dir.path();
   int n = 0;
   ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());
 
@@ -205,11 +201,8 @@ TEST(TcflowdControlTest, SystemdNotify) {
   ASSERT_TRUE(router.ok()) << router.status();
   Router& r = *router;
   testsupport::TempDir dir("tcflowd_notify");
-  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_ntf_", getpid());
-  struct PinCleanup {
-    std::string path;
-    ~PinCleanup() { RemovePins(path); }
-  } pin_cleanup{pins};
+  ScopedPinDir pin_dir(absl::StrCat("/sys/fs/bpf/tcflowd_ntf_", getpid()));
+  const std::string& pins = pin_dir.path();
   const std::string notify = absl::StrCat("/tmp/tcflowd_notify_", getpid(), ".sock");
   unlink(notify.c_str());
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -83,12 +83,8 @@ TEST(TcflowdExactnessTest, RouterLegsBothDirectionsExactAgainstTwoCollectors) {
   ASSERT_TRUE(router.ok()) << router.status();
   Router& r = *router;
   testsupport::TempDir dir("tcflowd_exact");
-  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_exact_", getpid());
-  RemovePins(pins);
-  struct PinCleanup {
-    std::string path;
-    ~PinCleanup() { RemovePins(path); }
-  } pin_cleanup{pins};
+  ScopedPinDir pin_dir(absl::StrCat("/sys/fs/bpf/tcflowd_exact_", getpid()));
+  const std::string& pins = pin_dir.path();
 
   auto sink = IpfixSink::Start(*r.rt);
   ASSERT_TRUE(sink.ok()) << sink.status();
@@ -289,12 +285,8 @@ TEST(TcflowdExactnessTest, FragmentsAndIpv6ExtensionHeaders) {
   ASSERT_TRUE(router.ok()) << router.status();
   Router& r = *router;
   testsupport::TempDir dir("tcflowd_frag");
-  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_frag_", getpid());
-  RemovePins(pins);
-  struct PinCleanup {
-    std::string path;
-    ~PinCleanup() { RemovePins(path); }
-  } pin_cleanup{pins};
+  ScopedPinDir pin_dir(absl::StrCat("/sys/fs/bpf/tcflowd_frag_", getpid()));
+  const std::string& pins = pin_dir.path();
   int n = 0;
   ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());
   ASSERT_TRUE(Echo(*r.h1, "fd61:2::1", 1, 8, &n).ok());
@@ -373,12 +365,8 @@ TEST(TcflowdExactnessTest, VlanTaggedTraffic) {
   ASSERT_TRUE(router.ok()) << router.status();
   Router& r = *router;
   testsupport::TempDir dir("tcflowd_vlan");
-  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_vlan_", getpid());
-  RemovePins(pins);
-  struct PinCleanup {
-    std::string path;
-    ~PinCleanup() { RemovePins(path); }
-  } pin_cleanup{pins};
+  ScopedPinDir pin_dir(absl::StrCat("/sys/fs/bpf/tcflowd_vlan_", getpid()));
+  const std::string& pins = pin_dir.path();
   int n = 0;
   ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());  // ARP first (it stays untagged)
   auto sink = IpfixSink::Start(*r.rt);
@@ -431,12 +419,8 @@ TEST(TcflowdExactnessTest, NetnsFlagMetersAnotherNamespace) {
   ASSERT_TRUE(router.ok()) << router.status();
   Router& r = *router;
   testsupport::TempDir dir("tcflowd_netns");
-  const std::string pins = absl::StrCat("/sys/fs/bpf/tcflowd_netns_", getpid());
-  RemovePins(pins);
-  struct PinCleanup {
-    std::string path;
-    ~PinCleanup() { RemovePins(path); }
-  } pin_cleanup{pins};
+  ScopedPinDir pin_dir(absl::StrCat("/sys/fs/bpf/tcflowd_netns_", getpid()));
+  const std::string& pins = pin_dir.path();
   int n = 0;
   ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", 1, 8, &n).ok());
   auto sink = IpfixSink::Start(*r.h1);

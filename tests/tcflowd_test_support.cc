@@ -431,7 +431,7 @@ absl::StatusOr<Wire> Echo(const Namespace& from, const std::string& dst, int cou
   *replies = 0;
   const uint16_t ident = static_cast<uint16_t>(getpid() ^ 0x5a5a);
   absl::Status s = from.Run([&]() -> absl::Status {
-    int fd = socket(addr->family, SOCK_RAW | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+    int fd = socket(addr->family, SOCK_RAW | SOCK_CLOEXEC, v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP});
     if (fd < 0) return Errno("raw socket");
     std::vector<uint8_t> pkt(8 + payload), in(65536);
     for (int seq = 1; seq <= count; ++seq) {

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -210,6 +211,20 @@ struct KernelTotals {
 };
 absl::StatusOr<KernelTotals> ReadKernelTotals(const std::string& pin_path);
 void RemovePins(const std::string& pin_path);
+
+// A test's own bpffs pin directory: what an earlier, failed run left there is removed
+// first, and the directory goes again when this goes out of scope, also on failure.
+class ScopedPinDir {
+ public:
+  explicit ScopedPinDir(std::string path) : path_(std::move(path)) { RemovePins(path_); }
+  ~ScopedPinDir() { RemovePins(path_); }
+  ScopedPinDir(const ScopedPinDir&) = delete;
+  ScopedPinDir& operator=(const ScopedPinDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace tcflow::testing
 

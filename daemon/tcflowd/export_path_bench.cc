@@ -32,49 +32,13 @@
 #include "daemon/ipfix/collector.h"
 #include "daemon/loader/loader.h"
 #include "daemon/tcflowd/journal.h"
+#include "tools/bench/stats.h"
+#include "tools/bench/synthetic_slots.h"
 
 namespace tcflow::tcflowd {
 namespace {
 
-tcflow_flow_key KeyOf(uint32_t i) {
-  tcflow_flow_key k;
-  std::memset(&k, 0, sizeof(k));
-  k.ifindex = 2;
-  k.ip_version = 4;
-  k.protocol = 17;
-  k.src_addr[10] = k.src_addr[11] = 0xff;
-  k.src_addr[12] = 10;
-  k.src_addr[13] = static_cast<uint8_t>(i >> 16);
-  k.src_addr[14] = static_cast<uint8_t>(i >> 8);
-  k.src_addr[15] = static_cast<uint8_t>(i);
-  k.dst_addr[10] = k.dst_addr[11] = 0xff;
-  k.dst_addr[12] = 192;
-  k.dst_addr[15] = 1;
-  k.src_port = static_cast<uint16_t>(1024 + (i >> 24));
-  k.dst_port = 53;
-  return k;
-}
-
-void FillHalf(Drainer* d, uint32_t n) {
-  uint32_t half = d->generation() & 1;
-  tcflow_slot* base = d->slots() + d->layout().SlotIndex(half, 0);
-  uint64_t now = static_cast<uint64_t>(WallClock::ReadClockNs(CLOCK_MONOTONIC));
-  for (uint32_t i = 0; i < n; ++i) {
-    base[i].key = KeyOf(i);
-    tcflow_flow_stats& s = base[i].stats;
-    s.packets = 1 + (i & 7);
-    s.bytes = 100 * s.packets;
-    s.first_seen_ns = now - 1000000;
-    s.last_seen_ns = now;
-    s.min_ttl = s.max_ttl = 64;
-  }
-  d->control()->next_slot[half] = n;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using bench::Median;
 
 long RssKb() {
   std::ifstream in("/proc/self/status");
@@ -159,7 +123,7 @@ int Main(int argc, char** argv) {
   std::vector<tcflow_slot> copy(flows);
   for (int r = 0; r < rounds; ++r) {
     for (bool with_journal : {false, true}) {
-      FillHalf(d, flows);
+      bench::FillCurrentHalf(d, flows);
       // Yardstick: copying the filled slots once.
       const tcflow_slot* base = d->slots() + d->layout().SlotIndex(d->generation() & 1, 0);
       absl::Time y0 = absl::Now();
@@ -212,7 +176,7 @@ int Main(int argc, char** argv) {
   {
     const long rss0 = RssKb();
     cache::FlowCache fresh(cache::FlowCacheOptions{});
-    FillHalf(d, std::min<uint32_t>(flows, 100000));
+    bench::FillCurrentHalf(d, std::min<uint32_t>(flows, 100000));
     auto res = d->Drain([&](absl::Span<const FlowRecord> b) { fresh.MergeBatch(b, &ended); });
     const long rss1 = RssKb();
     std::printf("flow cache (default max_flows %zu) holding %zu flows: +%ld kB resident "

@@ -27,9 +27,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/tcflowd_test_support.h"
+#include "tools/bench/stats.h"
 
 namespace tcflow::testing {
 namespace {
+
+using bench::Median;
 
 // Busy jiffies of the whole host (everything but idle and iowait).
 uint64_t BusyJiffies() {
@@ -120,11 +123,6 @@ double TcpGbps(Router& r, size_t bytes, uint16_t port) {
   auto t = TcpBulk(*r.h1, *r.h2, "10.61.2.1", port, bytes);
   double s = absl::ToDoubleSeconds(absl::Now() - t0);
   return t.ok() ? bytes * 8 / s / 1e9 : 0;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 int Main(int argc, char** argv) {

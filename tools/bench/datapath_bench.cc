@@ -24,6 +24,7 @@
 
 #include "tests/datapath_harness.h"
 #include "tests/packet/packet_builder.h"
+#include "tools/bench/stats.h"
 
 namespace empty_bpf {
 #include "bpf/empty.skel.h"
@@ -33,6 +34,9 @@ namespace clock_bpf {
 }  // namespace clock_bpf
 
 namespace {
+
+using tcflow::bench::Median;
+using tcflow::bench::Min;
 
 using tcflow::packet::Frame;
 using tcflow::packet::Ip6;
@@ -117,12 +121,6 @@ double RunEach(int prog_fd, const std::vector<Frame>& frames) {
   return sum / frames.size();
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 
 bool Flag(const char* arg, const char* name, long* out) {
   size_t n = std::strlen(name);

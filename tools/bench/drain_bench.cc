@@ -31,10 +31,15 @@
 #include "daemon/loader/layout.h"
 #include "daemon/loader/scoped_fd.h"
 #include "daemon/loader/tables.h"
+#include "tools/bench/stats.h"
+#include "tools/bench/synthetic_slots.h"
 #include "tools/cli/flags.h"
 
 namespace tcflow {
 namespace {
+
+using bench::Median;
+using bench::Min;
 
 struct BareTables {
   ScopedFd control, slots, overflow;
@@ -67,56 +72,12 @@ absl::Status CreateTables(const TableLayout& l, BareTables* t) {
   return absl::OkStatus();
 }
 
-tcflow_flow_key KeyOf(uint32_t i) {
-  tcflow_flow_key k;
-  std::memset(&k, 0, sizeof(k));
-  k.ifindex = 2;
-  k.ip_version = 4;
-  k.protocol = 17;
-  k.src_addr[10] = k.src_addr[11] = 0xff;
-  k.src_addr[12] = 10;
-  k.src_addr[13] = static_cast<uint8_t>(i >> 16);
-  k.src_addr[14] = static_cast<uint8_t>(i >> 8);
-  k.src_addr[15] = static_cast<uint8_t>(i);
-  k.dst_addr[10] = k.dst_addr[11] = 0xff;
-  k.dst_addr[12] = 192;
-  k.dst_addr[15] = 1;
-  k.src_port = static_cast<uint16_t>(1024 + (i >> 24));
-  k.dst_port = 53;
-  return k;
-}
-
-// Fills the half the programs write now with `n` distinct flows, as the programs would.
-void FillHalf(Drainer* d, uint32_t n) {
-  uint32_t half = d->generation() & 1;
-  tcflow_slot* base = d->slots() + d->layout().SlotIndex(half, 0);
-  uint64_t now = static_cast<uint64_t>(WallClock::ReadClockNs(CLOCK_MONOTONIC));
-  for (uint32_t i = 0; i < n; ++i) {
-    base[i].key = KeyOf(i);
-    tcflow_flow_stats& s = base[i].stats;
-    s.packets = 1 + (i & 7);
-    s.bytes = 100 * s.packets;
-    s.first_seen_ns = now - 1000000;
-    s.last_seen_ns = now;
-    s.min_ttl = 64;
-    s.max_ttl = 64;
-  }
-  d->control()->next_slot[half] = n;
-}
-
 // CPU time of this thread: what the drain costs, separate from waiting for the CPU on a
 // busy machine (wall time) and from sleeping in the grace period.
 double ThreadCpuNs() {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // Memory-speed yardstick: read every slot of a half and zero it, nothing else.
@@ -155,7 +116,7 @@ double BatchDrainNs(bpf_map_type type, uint32_t n, uint32_t batch, uint64_t* dra
   opts.sz = sizeof(opts);
   for (uint32_t i = 0; i < n; i += batch) {
     uint32_t m = std::min(batch, n - i);
-    for (uint32_t j = 0; j < m; ++j) keys[j] = KeyOf(i + j);
+    for (uint32_t j = 0; j < m; ++j) keys[j] = bench::SyntheticFlowKey(i + j);
     uint32_t count = m;
     if (bpf_map_update_batch(fd, keys.data(), values.data(), &count, &opts) != 0) {
       std::fprintf(stderr, "fill hash: %s\n", strerror(errno));
@@ -239,11 +200,11 @@ int Run(int64_t flows, int64_t rounds, int64_t batch) {
     }
     std::vector<double> raw_ns, grace_ms, read_ns, total_ns, merge_ns, sink_ns, cpu_ns, raw_cpu_ns;
     for (int64_t r = 0; r < rounds; ++r) {
-      FillHalf(d->get(), static_cast<uint32_t>(flows));
+      bench::FillCurrentHalf(d->get(), static_cast<uint32_t>(flows));
       double c0 = ThreadCpuNs();
       raw_ns.push_back(RawReadZeroNs(d->get(), static_cast<uint32_t>(flows)));
       raw_cpu_ns.push_back(ThreadCpuNs() - c0);
-      FillHalf(d->get(), static_cast<uint32_t>(flows));
+      bench::FillCurrentHalf(d->get(), static_cast<uint32_t>(flows));
       uint64_t sink_packets = 0;
       c0 = ThreadCpuNs();
       absl::StatusOr<DrainResult> res = (*d)->Drain([&](absl::Span<const FlowRecord> b) {
