@@ -24,6 +24,10 @@ AMD64_PACKAGES=(
   # procps: sysctl (tools/demo.sh); not in a minimal Debian (debootstrap minbase, containers).
   iproute2 iputils-ping procps ethtool iperf3 netsniff-ng socat
   tshark nfdump pmacct libfixbuf-tools
+
+  # Deployment-file tests: promtool and a real Prometheus server, the systemd unit's
+  # verifier, YAML for the Kubernetes manifest, capsh for the unit's capability set.
+  prometheus systemd python3 python3-yaml libcap2-bin
 )
 ARM64_PACKAGES=(
   libbpf-dev:arm64 libabsl-dev:arm64 libprotobuf-dev:arm64 libnl-3-dev:arm64
