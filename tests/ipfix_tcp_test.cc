@@ -194,12 +194,14 @@ TEST(IpfixTcpTest, CollectorDownAtStartGoneMidStreamAndBack) {
   absl::Time until = absl::Now() + absl::Milliseconds(300);
   TickUntil(e, [&] { return absl::Now() >= until; });  // reconnect attempts fail a while
   EXPECT_FALSE(tcp->connected());
+  EXPECT_FALSE(e.stats().collector_up);
   EXPECT_EQ(e.stats().loss.records, 100u);
   EXPECT_EQ(e.stats().loss.packets, lost_while_down.packets);
 
   // 2. The collector comes up: the exporter connects by itself and sends.
   auto collector = std::make_unique<TcpCollector>(port);
   ASSERT_TRUE(TickUntil(e, [&] { return tcp->connected(); }));
+  EXPECT_TRUE(e.stats().collector_up);
   std::vector<FlowRecord> b = batch(1000, 1000);
   e.Export(b, absl::Now());
   exported.Add(b);

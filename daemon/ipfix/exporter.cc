@@ -67,6 +67,7 @@ Exporter::Exporter(const ExporterOptions& options, std::unique_ptr<Transport> tr
 ExporterStats Exporter::stats() const {
   ExporterStats s = stats_;
   s.loss.Merge(transport_->loss());
+  s.collector_up = transport_->up();
   return s;
 }
 

@@ -57,7 +57,8 @@ struct ExporterStats {
   uint64_t octets = 0;
   uint64_t flow_records = 0;
   uint64_t options_records = 0;
-  uint64_t template_sends = 0;  // times the templates went out
+  uint64_t template_sends = 0;  // times the templates went out (template sets sent)
+  bool collector_up = false;    // Transport::up(): tcflow_collector_up
   LossStats loss;               // everything not sent (exporter drops + transport losses)
 };
 

@@ -51,10 +51,12 @@ void FileTransport::Flush(absl::Time now) {
     if (n < 0 && errno == EINTR) continue;
     // Disk full or an I/O error: the buffered messages are lost, and counted.
     ++stats_.send_errors;
+    up_ = false;
     for (const MessageInfo& info : infos_) loss_.Add(info, now);
     break;
   }
   if (done == used_) {
+    if (used_ > 0) up_ = true;
     stats_.messages_sent += infos_.size();
     stats_.bytes_sent += used_;
   }

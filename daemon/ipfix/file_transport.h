@@ -27,6 +27,7 @@ class FileTransport : public Transport {
   void Flush(absl::Time now) override;
   uint64_t session() const override { return 1; }
   bool datagram() const override { return false; }
+  bool up() const override { return up_; }
   const LossStats& loss() const override { return loss_; }
   const TransportStats& stats() const override { return stats_; }
 
@@ -38,6 +39,7 @@ class FileTransport : public Transport {
   std::vector<uint8_t> buffer_;
   size_t used_ = 0;
   std::vector<MessageInfo> infos_;  // of the buffered messages, for the loss accounting
+  bool up_ = true;                  // no write error since the last successful write
   LossStats loss_;
   TransportStats stats_;
 };

@@ -77,6 +77,10 @@ class Transport {
   virtual uint64_t session() const = 0;
   // True for datagram transports, whose templates are refreshed by time.
   virtual bool datagram() const = 0;
+  // Whether the collector is reachable as far as the transport knows, for
+  // tcflow_collector_up: TCP: a session is connected; UDP: the last send succeeded;
+  // file: no write error yet.
+  virtual bool up() const { return session() != 0; }
   virtual const LossStats& loss() const = 0;
   virtual const TransportStats& stats() const = 0;
 };

@@ -123,6 +123,7 @@ TEST(TransportTest, UdpToIpv4AndIpv6Collectors) {
     EXPECT_EQ(records, flows.size());
     ExporterStats s = (*e)->stats();
     EXPECT_EQ(s.loss.records, 0u);
+    EXPECT_TRUE(s.collector_up);
     EXPECT_EQ((*e)->transport().stats().messages_sent, datagrams.size());
   }
 }
@@ -144,6 +145,8 @@ TEST(TransportTest, UdpWithoutCollectorNeverBlocks) {
   const TransportStats& ts = (*e)->transport().stats();
   EXPECT_EQ(s.messages, ts.messages_sent + s.loss.messages);
   EXPECT_LE(ts.send_errors, s.loss.messages);
+  // Loopback reports the closed port at once (ICMP port unreachable -> ECONNREFUSED).
+  EXPECT_FALSE(s.collector_up);
 }
 
 TEST(TransportTest, FileHoldsTheMessages) {
@@ -157,6 +160,7 @@ TEST(TransportTest, FileHoldsTheMessages) {
     (*e)->Export(flows, kT0);
     (*e)->Export(flows, kT0 + absl::Hours(1));  // a stream: no second template
     EXPECT_EQ((*e)->stats().template_sends, 1u);
+    EXPECT_TRUE((*e)->stats().collector_up);
   }
   std::ifstream in(path, std::ios::binary);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),

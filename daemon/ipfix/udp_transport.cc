@@ -119,6 +119,8 @@ void UdpTransport::Flush(absl::Time now) {
   uint32_t entries = BuildEntries(0);
   uint32_t done = 0;
   bool retried = false;
+  bool refused = false;  // the collector's host reported its port closed
+  bool failed = false;
   while (done < entries) {
     int n = sendmmsg(fd_.get(), &msgs_[done], entries - done, MSG_DONTWAIT);
     if (n > 0) {
@@ -145,13 +147,16 @@ void UdpTransport::Flush(absl::Time now) {
     // yet, so it gets one more try.
     if (n < 0 && errno == ECONNREFUSED && !retried) {
       retried = true;
+      refused = true;
       continue;
     }
     ++stats_.send_errors;
+    failed = true;
     for (uint32_t k = 0; k < runs_[done]; ++k) loss_.Add(infos_[first_[done] + k], now);
     ++done;
     retried = false;
   }
+  if (entries > 0) up_ = !refused && !failed;
   count_ = 0;
 }
 

@@ -49,6 +49,7 @@ class UdpTransport : public Transport {
   void Flush(absl::Time now) override;
   uint64_t session() const override { return 1; }
   bool datagram() const override { return true; }
+  bool up() const override { return up_; }
   const LossStats& loss() const override { return loss_; }
   const TransportStats& stats() const override { return stats_; }
 
@@ -69,6 +70,7 @@ class UdpTransport : public Transport {
   std::vector<uint32_t> runs_;    // messages in each entry
   std::vector<uint8_t> control_;  // a UDP_SEGMENT cmsg per entry
   std::vector<MessageInfo> infos_;
+  bool up_ = true;  // the last sendmmsg entry went out (no error)
   LossStats loss_;
   TransportStats stats_;
 };
