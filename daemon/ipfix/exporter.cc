@@ -68,27 +68,87 @@ ExporterStats Exporter::stats() const {
   ExporterStats s = stats_;
   s.loss.Merge(transport_->loss());
   s.collector_up = transport_->up();
+  for (size_t i = held_first_; i < held_.size(); ++i) {
+    ++s.held_messages;
+    s.held_records += held_[i].info.flow_records;
+    s.held_packets += held_[i].info.packets;
+    s.held_octets += held_[i].info.octets;
+    s.held_message_bytes += held_[i].length;
+  }
   return s;
 }
 
 void Exporter::StartMessage(absl::Time now) {
-  writer_.Begin(transport_->Buffer(), transport_->max_message_size(),
+  if (holding_ && hold_scratch_.size() < transport_->max_message_size()) {
+    hold_scratch_.resize(transport_->max_message_size());
+  }
+  writer_.Begin(holding_ ? hold_scratch_.data() : transport_->Buffer(),
+                transport_->max_message_size(),
                 static_cast<uint32_t>(absl::ToUnixSeconds(now)), sequence_,
                 options_.observation_domain_id);
   info_ = MessageInfo();
 }
 
-bool Exporter::CommitMessage(absl::Time now) {
+Exporter::Outcome Exporter::CommitMessage(absl::Time now) {
   size_t length = writer_.Finish();
+  if (holding_) return Hold(hold_scratch_.data(), length, now);
   if (!transport_->Commit(length, info_, now)) {
+    if (may_hold_) {
+      // The transport's queue is full: this and the rest of the batch wait in the hold,
+      // behind nothing, so the order of messages stays.
+      holding_ = true;
+      return Hold(transport_->Buffer(), length, now);
+    }
     stats_.loss.Add(info_, now);
-    return false;
+    return Outcome::kLost;
   }
   // RFC 7011: the sequence number counts the data records sent in this session.
   sequence_ += info_.records;
   ++stats_.messages;
   stats_.octets += length;
-  return true;
+  return Outcome::kSent;
+}
+
+Exporter::Outcome Exporter::Hold(const uint8_t* data, size_t length, absl::Time now) {
+  if (held_live_bytes_ + length > options_.hold_bytes) {
+    stats_.loss.Add(info_, now);
+    return Outcome::kLost;
+  }
+  if (held_first_ > 0) {
+    // Drop the part already replayed (rare: only after a partial replay).
+    size_t from = held_[held_first_].offset;
+    held_data_.erase(held_data_.begin(), held_data_.begin() + from);
+    held_.erase(held_.begin(), held_.begin() + held_first_);
+    for (Held& h : held_) h.offset -= from;
+    held_first_ = 0;
+  }
+  size_t offset = held_data_.size();
+  held_data_.insert(held_data_.end(), data, data + length);
+  held_.push_back({offset, length, info_});
+  held_live_bytes_ += length;
+  return Outcome::kHeld;
+}
+
+void Exporter::Replay(absl::Time now) {
+  while (held_first_ < held_.size()) {
+    if (transport_->session() == 0 || transport_->session() != templates_session_) return;
+    const Held& h = held_[held_first_];
+    uint8_t* buffer = transport_->Buffer();
+    std::memcpy(buffer, held_data_.data() + h.offset, h.length);
+    // The sequence number is this session's (RFC 7011 10.4.3: it restarts with each
+    // session); the export time stays the time the message was built.
+    Put32(buffer + 8, sequence_);
+    if (!transport_->Commit(h.length, h.info, now)) return;  // queue full: next time
+    sequence_ += h.info.records;
+    ++stats_.messages;
+    stats_.octets += h.length;
+    stats_.flow_records += h.info.flow_records;
+    held_live_bytes_ -= h.length;
+    ++held_first_;
+  }
+  held_.clear();
+  held_data_.clear();
+  held_first_ = 0;
 }
 
 bool Exporter::EnsureTemplates(absl::Time now) {
@@ -122,7 +182,7 @@ bool Exporter::SendTemplatesAndOptions(absl::Time now) {
       t->WriteTemplateRecord(writer_.Reserve(t->TemplateRecordSize()));
     }
   }
-  if (!CommitMessage(now)) return false;
+  if (CommitMessage(now) != Outcome::kSent) return false;
   templates_session_ = transport_->session();
   last_templates_ = now;
   ++stats_.template_sends;
@@ -178,7 +238,10 @@ bool Exporter::SendTemplatesAndOptions(absl::Time now) {
 }
 
 void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
-  if (!EnsureTemplates(now)) {
+  bool ready = EnsureTemplates(now);
+  if (ready) Replay(now);
+  const bool may_hold = options_.hold_bytes > 0 && !transport_->datagram();
+  if (!ready && !may_hold) {
     // No session (TCP collector down) or its templates could not be queued: nothing of
     // this batch can be sent. Counted, never silent.
     MessageInfo lost;
@@ -198,6 +261,9 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
     transport_->Flush(now);
     return;
   }
+  // Without a session, or behind messages still held, this batch goes to the hold too.
+  holding_ = may_hold && (!ready || held_first_ < held_.size());
+  may_hold_ = may_hold;
   uint64_t flow_records = 0;
   // IPv4 records first, then IPv6: one data set per family and message, not one per change
   // of family (a set header is 4 bytes, a record 66).
@@ -210,7 +276,7 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
     if (writer_.set_id() == t.id) p = writer_.Reserve(t.record_length);
     if (p == nullptr) {
       if (!writer_.OpenSet(t.id, t.record_length)) {
-        if (CommitMessage(now)) flow_records += info_.flow_records;
+        if (CommitMessage(now) == Outcome::kSent) flow_records += info_.flow_records;
         StartMessage(now);
         writer_.OpenSet(t.id, t.record_length);
       }
@@ -224,15 +290,20 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
     }
   }
   if (writer_.active()) {
-    if (CommitMessage(now)) flow_records += info_.flow_records;
+    if (CommitMessage(now) == Outcome::kSent) flow_records += info_.flow_records;
   }
+  holding_ = false;
+  may_hold_ = false;
   stats_.flow_records += flow_records;
   transport_->Flush(now);
 }
 
 void Exporter::Tick(absl::Time now) {
   transport_->Flush(now);
-  if (EnsureTemplates(now)) transport_->Flush(now);
+  if (EnsureTemplates(now)) {
+    Replay(now);
+    transport_->Flush(now);
+  }
 }
 
 }  // namespace tcflow::ipfix

@@ -33,6 +33,11 @@ struct ExporterOptions {
   std::vector<std::string> ipv6_elements;
   // Send the options templates and records (reliability, metering, interfaces).
   bool options_records = true;
+  // Stream transports (TCP) only: bytes of data messages kept while there is no session
+  // (collector down, restarting) or the transport's queue is full. They are sent after the
+  // next session's templates, with that session's sequence numbers. Messages beyond the
+  // bound are counted as not sent. 0: such messages are counted as not sent at once.
+  size_t hold_bytes = 0;
 };
 
 struct InterfaceInfo {
@@ -59,6 +64,13 @@ struct ExporterStats {
   uint64_t options_records = 0;
   uint64_t template_sends = 0;  // times the templates went out (template sets sent)
   bool collector_up = false;    // Transport::up(): tcflow_collector_up
+  // Encoded and kept for the next session (ExporterOptions::hold_bytes): neither sent nor
+  // lost yet. flow_records + loss.records + held_records = records given to Export().
+  uint64_t held_messages = 0;
+  uint64_t held_records = 0;
+  uint64_t held_packets = 0;
+  uint64_t held_octets = 0;          // sum of their octetDeltaCount
+  uint64_t held_message_bytes = 0;   // what they take of hold_bytes
   LossStats loss;               // everything not sent (exporter drops + transport losses)
 };
 
@@ -93,8 +105,14 @@ class Exporter {
   bool EnsureTemplates(absl::Time now);
   bool SendTemplatesAndOptions(absl::Time now);
   void StartMessage(absl::Time now);
-  // Finishes the open message and commits it; false when it was dropped.
-  bool CommitMessage(absl::Time now);
+  enum class Outcome { kSent, kHeld, kLost };
+  // Finishes the open message and commits it (or holds it, see hold_bytes).
+  Outcome CommitMessage(absl::Time now);
+  // Keeps a finished data message for the next session; kLost when there is no room.
+  Outcome Hold(const uint8_t* data, size_t length, absl::Time now);
+  // Sends held messages (oldest first) while the session has its templates and the
+  // transport takes them.
+  void Replay(absl::Time now);
 
   ExporterOptions options_;
   std::unique_ptr<Transport> transport_;
@@ -112,6 +130,20 @@ class Exporter {
   uint64_t templates_session_ = 0;  // session whose templates went out
   absl::Time last_templates_ = absl::InfinitePast();
   ExporterStats stats_;
+
+  // Held data messages (see hold_bytes): bytes of held_[held_first_..] in held_data_.
+  struct Held {
+    size_t offset;
+    size_t length;
+    MessageInfo info;
+  };
+  bool holding_ = false;     // messages being written now go to the hold
+  bool may_hold_ = false;    // data messages of Export(): a refused one may be held
+  std::vector<uint8_t> hold_scratch_;
+  std::vector<uint8_t> held_data_;
+  std::vector<Held> held_;
+  size_t held_first_ = 0;
+  size_t held_live_bytes_ = 0;
 };
 
 }  // namespace tcflow::ipfix

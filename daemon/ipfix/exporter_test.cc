@@ -259,6 +259,109 @@ TEST(ExporterTest, StreamTemplatesOncePerSession) {
   EXPECT_EQ(FlowRecords(decoded).size(), flows.size());
 }
 
+// TCP collector away (restarting): with a hold, data waits and goes out after the next
+// session's templates, with that session's sequence numbers; nothing is lost or doubled.
+TEST(ExporterTest, HeldWhileNoSessionThenSentAfterTemplates) {
+  ExporterOptions options;
+  options.hold_bytes = 1 << 20;
+  Harness h = Make(1460, false, options);
+  auto& msgs = h.transport->messages();
+  std::vector<FlowRecord> a = SyntheticFlows(40, 0.5, 1700000000000);
+  h.exporter->Export(a, kT0);
+  h.transport->set_session(0);
+  std::vector<FlowRecord> b = SyntheticFlows(300, 0.5, 1700000100000);
+  std::vector<FlowRecord> c = SyntheticFlows(200, 0.5, 1700000200000);
+  size_t before = msgs.size();
+  h.exporter->Export(b, kT0 + absl::Seconds(1));
+  h.exporter->Tick(kT0 + absl::Seconds(2));
+  h.exporter->Export(c, kT0 + absl::Seconds(3));
+  EXPECT_EQ(msgs.size(), before);
+  ExporterStats s = h.exporter->stats();
+  EXPECT_EQ(s.loss.records, 0u);
+  EXPECT_EQ(s.held_records, b.size() + c.size());
+  EXPECT_EQ(s.flow_records, a.size());
+  uint64_t packets = 0;
+  for (const auto* v : {&b, &c}) {
+    for (const FlowRecord& f : *v) packets += f.packets;
+  }
+  EXPECT_EQ(s.held_packets, packets);
+
+  h.transport->set_session(2);
+  h.exporter->Tick(kT0 + absl::Seconds(4));
+  std::vector<std::vector<uint8_t>> session2(msgs.begin() + before, msgs.end());
+  ASSERT_FALSE(session2.empty());
+  EXPECT_EQ(Get16(session2[0].data() + 16), kTemplateSetId) << "templates first";
+  std::vector<DecodedMessage> decoded = DecodeAll(session2);  // no warnings: no seq gap
+  uint32_t seq = 0;
+  for (const DecodedMessage& m : decoded) {
+    EXPECT_EQ(m.sequence, seq);
+    seq += m.records.size();
+  }
+  std::vector<const DecodedRecord*> got = FlowRecords(decoded);
+  std::vector<FlowRecord> want = ExportOrder(b);
+  for (const FlowRecord& f : ExportOrder(c)) want.push_back(f);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ExpectSameFlow(*got[i], want[i]);
+  s = h.exporter->stats();
+  EXPECT_EQ(s.held_records, 0u);
+  EXPECT_EQ(s.flow_records, a.size() + b.size() + c.size());
+  EXPECT_EQ(s.loss.records, 0u);
+  EXPECT_EQ(h.exporter->sequence(), seq);
+}
+
+// Beyond the hold's bound, records are counted as not sent; sent + not sent = given.
+TEST(ExporterTest, HoldOverflowIsCountedExactly) {
+  ExporterOptions options;
+  options.hold_bytes = 20000;  // about 13 full messages
+  Harness h = Make(1460, false, options);
+  h.transport->set_session(0);
+  std::vector<FlowRecord> flows = SyntheticFlows(2000, 0.5, 1700000000000);
+  uint64_t packets = 0;
+  for (const FlowRecord& f : flows) packets += f.packets;
+  h.exporter->Export(flows, kT0);
+  ExporterStats s = h.exporter->stats();
+  EXPECT_GT(s.loss.records, 0u);
+  EXPECT_GT(s.held_records, 0u);
+  EXPECT_LE(s.held_message_bytes, 20000u);
+  EXPECT_GT(s.held_message_bytes, 20000u - 1460);
+  EXPECT_EQ(s.held_records + s.loss.records, flows.size());
+  EXPECT_EQ(s.held_packets + s.loss.packets, packets);
+  h.transport->set_session(1);
+  h.transport->messages().clear();
+  h.exporter->Tick(kT0 + absl::Seconds(1));
+  std::vector<DecodedMessage> decoded = DecodeAll(h.transport->messages());
+  s = h.exporter->stats();
+  EXPECT_EQ(FlowRecords(decoded).size(), s.flow_records);
+  EXPECT_EQ(s.flow_records + s.loss.records, flows.size());
+  EXPECT_EQ(s.held_records, 0u);
+}
+
+// A full transport queue while connected: the batch waits in the hold, in order, and goes
+// out when the transport takes messages again.
+TEST(ExporterTest, RefusedWhileConnectedIsHeldInOrder) {
+  ExporterOptions options;
+  options.hold_bytes = 1 << 20;
+  Harness h = Make(1460, false, options);
+  auto& msgs = h.transport->messages();
+  std::vector<FlowRecord> a = SyntheticFlows(30, 0, 1700000000000);
+  h.exporter->Export(a, kT0);
+  h.transport->set_refuse(true);
+  std::vector<FlowRecord> b = SyntheticFlows(100, 0, 1700000100000);
+  h.exporter->Export(b, kT0);
+  EXPECT_EQ(h.exporter->stats().held_records, b.size());
+  h.transport->set_refuse(false);
+  std::vector<FlowRecord> c = SyntheticFlows(50, 0, 1700000200000);
+  h.exporter->Export(c, kT0);
+  std::vector<DecodedMessage> decoded = DecodeAll(msgs);
+  std::vector<const DecodedRecord*> got = FlowRecords(decoded);
+  std::vector<FlowRecord> want = a;
+  want.insert(want.end(), b.begin(), b.end());
+  want.insert(want.end(), c.begin(), c.end());
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ExpectSameFlow(*got[i], want[i]);
+  EXPECT_EQ(h.exporter->stats().loss.records, 0u);
+}
+
 TEST(ExporterTest, RefusedMessagesAreCounted) {
   Harness h = Make(1472, false);
   h.exporter->Export(SyntheticFlows(10, 0, 1700000000000), kT0);
