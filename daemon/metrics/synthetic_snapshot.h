@@ -1,0 +1,18 @@
+// A realistic /metrics snapshot for tests and the render benchmark: `interfaces` links
+// (both directions) fed through TrafficMetrics with several protocols over IPv4 and IPv6,
+// ICMPv6 neighbour discovery and echo, IPv6 flows of every scope; kernel counters, four
+// collectors, drain histogram.
+
+#ifndef TCFLOW_DAEMON_METRICS_SYNTHETIC_SNAPSHOT_H_
+#define TCFLOW_DAEMON_METRICS_SYNTHETIC_SNAPSHOT_H_
+
+#include "daemon/metrics/render.h"
+
+namespace tcflow::metrics {
+
+PipelineSnapshot SyntheticSnapshot(int interfaces);
+ProcessInfo SyntheticProcessInfo(int interfaces);
+
+}  // namespace tcflow::metrics
+
+#endif  // TCFLOW_DAEMON_METRICS_SYNTHETIC_SNAPSHOT_H_

@@ -1,0 +1,107 @@
+#include "daemon/metrics/traffic_metrics.h"
+
+#include <netinet/in.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace tcflow::metrics {
+
+absl::string_view IpVersionLabel(int index) {
+  static constexpr absl::string_view kLabels[] = {"4", "6", "unknown"};
+  return kLabels[index];
+}
+
+absl::string_view ProtocolLabel(int index) {
+  static constexpr absl::string_view kLabels[] = {"tcp", "udp", "icmp", "icmpv6", "sctp",
+                                                  "gre", "esp", "ah",   "other"};
+  return kLabels[index];
+}
+
+absl::string_view ScopeLabel(int index) {
+  static constexpr absl::string_view kLabels[] = {"global", "unique_local", "link_local",
+                                                  "multicast", "other"};
+  return kLabels[index];
+}
+
+ProtocolIndex ProtocolOf(uint8_t ip_protocol) {
+  switch (ip_protocol) {
+    case IPPROTO_TCP: return kTcp;
+    case IPPROTO_UDP: return kUdp;
+    case IPPROTO_ICMP: return kIcmp;
+    case IPPROTO_ICMPV6: return kIcmpv6;
+    case IPPROTO_SCTP: return kSctp;
+    case IPPROTO_GRE: return kGre;
+    case IPPROTO_ESP: return kEsp;
+    case IPPROTO_AH: return kAh;
+    default: return kOtherProtocol;
+  }
+}
+
+ScopeIndex Ipv6ScopeOf(const uint8_t (&a)[16]) {
+  if (a[0] == 0xff) return kMulticast;
+  if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return kLinkLocal;
+  if ((a[0] & 0xfe) == 0xfc) return kUniqueLocal;
+  if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) return kOtherScope;  // site-local (deprecated)
+  if (a[0] == 0) {
+    // ::, ::1, ::ffff:0:0/96 (IPv4-mapped) and the rest of ::/8 are not global unicast,
+    // except the NAT64 prefixes 64:ff9b::/96 and 64:ff9b:1::/48 (RFC 6052, 8215).
+    return a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b ? kGlobal : kOtherScope;
+  }
+  return kGlobal;
+}
+
+void InterfaceCounters::AddIcmpv6(uint16_t type_code, uint64_t messages) {
+  for (uint32_t i = 0; i < icmpv6_used; ++i) {
+    if (icmpv6[i].type_code == type_code) {
+      icmpv6[i].messages += messages;
+      return;
+    }
+  }
+  if (icmpv6_used < kMaxIcmpv6Series) {
+    icmpv6[icmpv6_used++] = {type_code, messages};
+  } else {
+    icmpv6_other += messages;
+  }
+}
+
+void InterfaceCounters::MergeFrom(const InterfaceCounters& o) {
+  for (int v = 0; v < kIpVersionCount; ++v) {
+    for (int p = 0; p < kProtocolCount; ++p) {
+      packets[v][p] += o.packets[v][p];
+      bytes[v][p] += o.bytes[v][p];
+    }
+  }
+  for (uint32_t i = 0; i < o.icmpv6_used; ++i) AddIcmpv6(o.icmpv6[i].type_code, o.icmpv6[i].messages);
+  icmpv6_other += o.icmpv6_other;
+  for (int s = 0; s < kScopeCount; ++s) {
+    ipv6_flows[s] += o.ipv6_flows[s];
+    ipv6_flows_started[s] += o.ipv6_flows_started[s];
+  }
+}
+
+InterfaceCounters& TrafficMetrics::FindSlow(uint64_t key, uint32_t ifindex, uint8_t direction) {
+  auto [it, inserted] = index_.try_emplace(key, static_cast<uint32_t>(series_.size()));
+  if (inserted) {
+    series_.emplace_back();
+    series_.back().ifindex = ifindex;
+    series_.back().direction = direction;
+    names_.emplace_back();
+  }
+  last_key_ = key;
+  last_index_ = it->second;
+  return series_[it->second];
+}
+
+TrafficSnapshot TrafficMetrics::Snapshot(const std::map<uint32_t, std::string>& names) {
+  for (size_t i = 0; i < series_.size(); ++i) {
+    auto it = names.find(series_[i].ifindex);
+    if (it != names.end()) {
+      if (names_[i] != it->second) names_[i] = it->second;
+    } else if (names_[i].empty()) {
+      names_[i] = absl::StrCat("ifindex:", series_[i].ifindex);
+    }
+  }
+  return TrafficSnapshot{series_, names_};
+}
+
+}  // namespace tcflow::metrics
