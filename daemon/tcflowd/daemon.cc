@@ -345,6 +345,21 @@ void Daemon::RegisterControl() {
       std::optional<uint32_t> ifindex = interfaces_.IndexOf(flush->interface);
       if (!ifindex) {
         return absl::NotFoundError(absl::StrCat(flush->interface, ": not a metered interface"));
+  // `flowctl top`: the largest flows ranked here (top_ranker.h), N rows per refresh.
+  control_->Register("top", [this](const control::JsonValue& req, control::JsonWriter& w) {
+    absl::StatusOr<TopQuery> query = TopQueryFromJson(req);
+    if (!query.ok()) return query.status();
+    if (std::optional<std::string> name = req.GetString("interface"); name && !name->empty()) {
+      query->ifindex = interfaces_.IndexOf(*name);
+      if (!query->ifindex) {
+        return absl::NotFoundError(absl::StrCat(*name, ": not a metered interface"));
+      }
+    }
+    w.BeginObject().Key("uptime_s").Double(absl::ToDoubleSeconds(absl::Now() - started_at_));
+    pipeline_->Call([&] { pipeline_->WriteTop(*query, w); });
+    w.EndObject();
+    return absl::OkStatus();
+  });
       }
       flush->filter.ifindex = *ifindex;
     }

@@ -175,6 +175,9 @@ void Pipeline::Tick() {
   if (event_reader_ != nullptr) (void)event_reader_->Consume();
   DrainNow();
   exporters_->Tick(absl::Now());
+  if (top_window_ != nullptr && absl::Now() - top_window_start_ > absl::Seconds(30)) {
+    top_window_.reset();  // nobody watches `flowctl top` any more
+  }
 }
 
 void Pipeline::DrainNow() {
@@ -183,6 +186,7 @@ void Pipeline::DrainNow() {
       [this](absl::Span<const FlowRecord> batch) {
         if (journal_ != nullptr) journal_->AppendMerged(batch);
         cache_->MergeBatch(batch, &ended_);
+        if (top_window_ != nullptr) top_window_->Add(batch);
       });
   if (r.ok()) {
     ++totals_.drains;
@@ -494,3 +498,50 @@ void Pipeline::WriteStatus(control::JsonWriter& w) {
 }
 
 }  // namespace tcflow::tcflowd
+void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
+  DrainNow();
+  const absl::Time now = absl::Now();
+  TopResult top = RankTop(
+      [this](absl::FunctionRef<void(const FlowRecord&)> visit) { cache_->ForEach(visit); },
+      top_window_.get(), query);
+  w.Key("mono_ms").Int(runtime::MonotonicNowNs() / 1'000'000)
+      .Key("cache_flows").Uint(cache_->size())
+      .Key("table").BeginObject()
+      .Key("slots_per_half").Uint(drainer_->layout().slots_per_half)
+      .Key("used_last_drain").Uint(totals_.last.slots_wanted)
+      .EndObject()
+      .Key("kernel").BeginObject()
+      .Key("packets").Uint(kernel_stats_.packets[0] + kernel_stats_.packets[1])
+      .Key("bytes").Uint(kernel_stats_.bytes[0] + kernel_stats_.bytes[1])
+      .EndObject()
+      .Key("sort").String(query.sort == TopSort::kPackets ? "packets" : "bytes")
+      .Key("ranked_by").String(top.ranked_by_rate ? "rate" : "total");
+  if (top_window_ != nullptr) {
+    w.Key("window_ms").Int(absl::ToInt64Milliseconds(now - top_window_start_));
+  }
+  w.Key("matched_flows").Uint(top.matched_flows).Key("active_flows").Uint(top.active_flows);
+  flowlog::InterfaceNamer namer = [this](uint32_t index) -> absl::string_view {
+    auto it = names_.find(index);
+    return it == names_.end() ? absl::string_view() : absl::string_view(it->second);
+  };
+  w.Key("flows").BeginArray();
+  std::string flow;
+  for (const TopRow& row : top.rows) {
+    flow.clear();
+    flowlog::AppendFlowObject(row.record, &namer, &flow);
+    w.BeginObject().Key("flow").Raw(flow)
+        .Key("window_packets").Uint(row.window.packets)
+        .Key("window_bytes").Uint(row.window.bytes)
+        .EndObject();
+  }
+  w.EndArray();
+  // The next window starts now (shared by all clients: each rate is over its own window's
+  // length, so concurrent clients see shorter windows, never wrong rates).
+  if (top_window_ == nullptr) {
+    top_window_ = std::make_unique<TopWindow>();
+  } else {
+    top_window_->Clear();
+  }
+  top_window_start_ = now;
+}
+

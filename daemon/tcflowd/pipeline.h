@@ -34,6 +34,7 @@
 #include "daemon/tcflowd/interface_table.h"
 #include "daemon/tcflowd/journal.h"
 
+#include "daemon/tcflowd/top_ranker.h"
 namespace tcflow::tcflowd {
 
 struct DrainTotals {
@@ -78,6 +79,9 @@ class Pipeline {
   // Writes the status members of the pipeline (no braces) into `w`.
   void WriteStatus(control::JsonWriter& w);
 
+  // `flowctl top`: drains, ranks (top_ranker.h), writes the reply's members (no braces)
+  // and starts the next traffic window.
+  void WriteTop(const TopQuery& query, control::JsonWriter& w);
   // Kernel events (NDP, deep extension chains) as JSON objects, handed to the main loop:
   // readable when some are waiting; TakeEvents() empties the queue (any thread).
   int events_fd() const { return events_fd_; }
@@ -138,3 +142,7 @@ class Pipeline {
 }  // namespace tcflow::tcflowd
 
 #endif  // TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
+  // `flowctl top`: drained increments since the last top request; only while someone
+  // watches (dropped after 30 s without a request).
+  std::unique_ptr<TopWindow> top_window_;
+  absl::Time top_window_start_;

@@ -11,6 +11,7 @@
 #include "tools/flowctl/meter_commands.h"
 #include "tools/flowctl/config_commands.h"
 #include "tools/flowctl/daemon_commands.h"
+#include "tools/flowctl/top_command.h"
 #include "tools/version.h"
 
 namespace tcflow::flowctl {
@@ -40,6 +41,7 @@ const cli::Command kCommands[] = {
     {"flush", "end flows now and export them", RunFlush},
     {"reload", "make tcflowd re-read its config (like SIGHUP)", RunReload},
     {"events", "print tcflowd's kernel events (NDP, deep IPv6 header chains)", RunEvents},
+    {"top", "the largest flows of tcflowd, refreshed (like top/iftop)", RunTop},
 };
 
 }  // namespace

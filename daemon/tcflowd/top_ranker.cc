@@ -1,0 +1,127 @@
+#include "daemon/tcflowd/top_ranker.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace tcflow::tcflowd {
+
+absl::StatusOr<TopQuery> TopQueryFromJson(const control::JsonValue& request) {
+  TopQuery q;
+  if (const control::JsonValue* n = request.Find("n"); n != nullptr) {
+    std::optional<uint64_t> v = n->AsUint64();
+    if (!v || *v < 1 || *v > 1000) return absl::InvalidArgumentError("top: n must be 1..1000");
+    q.n = *v;
+  }
+  if (std::optional<std::string> sort = request.GetString("sort"); sort.has_value()) {
+    if (*sort == "bytes") {
+      q.sort = TopSort::kBytes;
+    } else if (*sort == "packets") {
+      q.sort = TopSort::kPackets;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("top: sort must be bytes or packets, not \"", *sort, "\""));
+    }
+  }
+  if (std::optional<std::string> by = request.GetString("by"); by.has_value()) {
+    if (*by != "rate" && *by != "total") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("top: by must be rate or total, not \"", *by, "\""));
+    }
+    q.by_rate = *by == "rate";
+  }
+  q.ipv6_only = request.GetBool("ipv6").value_or(false);
+  return q;
+}
+
+TopWindow::TopWindow() : map_(0, Hash{std::random_device{}() * 0x9e3779b97f4a7c15ull}) {}
+
+void TopWindow::Add(absl::Span<const FlowRecord> increments) {
+  for (const FlowRecord& r : increments) {
+    if (r.packets == 0) continue;
+    TopCounts& c = map_[r.key];
+    c.packets += r.packets;
+    c.bytes += r.bytes;
+  }
+}
+
+const TopCounts* TopWindow::Find(const tcflow_flow_key& key) const {
+  auto it = map_.find(key);
+  return it == map_.end() ? nullptr : &it->second;
+}
+
+void TopWindow::Clear() { map_.clear(); }
+
+namespace {
+
+// What a row is ranked by: bigger is better.
+struct Rank {
+  uint64_t window;
+  uint64_t total;
+};
+
+struct Candidate {
+  Rank rank;
+  TopRow row;
+};
+
+// True when a ranks before (is better than) b.
+bool Better(const Candidate& a, const Candidate& b) {
+  if (a.rank.window != b.rank.window) return a.rank.window > b.rank.window;
+  if (a.rank.total != b.rank.total) return a.rank.total > b.rank.total;
+  return std::memcmp(&a.row.record.key, &b.row.record.key, sizeof(tcflow_flow_key)) < 0;
+}
+
+}  // namespace
+
+TopResult RankTop(FlowVisitor for_each, const TopWindow* window, const TopQuery& query) {
+  TopResult result;
+  const bool by_rate = query.by_rate && window != nullptr;
+  result.ranked_by_rate = by_rate;
+  const bool lookup = window != nullptr && !window->empty();
+  const bool packets = query.sort == TopSort::kPackets;
+  // A min-heap (worst on top) of the best n so far: std heap functions with Better as the
+  // "less than" keep the worst candidate at front.
+  std::vector<Candidate> heap;
+  heap.reserve(query.n + 1);
+  for_each([&](const FlowRecord& r) {
+    if (query.ipv6_only && r.key.ip_version != 6) return;
+    if (query.ifindex.has_value() && r.key.ifindex != *query.ifindex) return;
+    ++result.matched_flows;
+    TopCounts in_window;
+    if (lookup) {
+      if (const TopCounts* c = window->Find(r.key); c != nullptr) {
+        in_window = *c;
+        ++result.active_flows;
+      }
+    }
+    Rank rank{by_rate ? (packets ? in_window.packets : in_window.bytes) : 0,
+              packets ? r.packets : r.bytes};
+    if (heap.size() == query.n) {
+      // Cheap reject before building a candidate: most flows of a big cache land here.
+      const Rank& worst = heap.front().rank;
+      if (rank.window < worst.window ||
+          (rank.window == worst.window && rank.total < worst.total)) {
+        return;
+      }
+    }
+    Candidate c{rank, TopRow{r, in_window}};
+    if (heap.size() < query.n) {
+      heap.push_back(c);
+      std::push_heap(heap.begin(), heap.end(), Better);
+    } else if (Better(c, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), Better);
+      heap.back() = c;
+      std::push_heap(heap.begin(), heap.end(), Better);
+    }
+  });
+  std::sort(heap.begin(), heap.end(), Better);
+  result.rows.reserve(heap.size());
+  for (const Candidate& c : heap) result.rows.push_back(c.row);
+  return result;
+}
+
+}  // namespace tcflow::tcflowd
