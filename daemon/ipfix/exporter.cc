@@ -240,6 +240,13 @@ bool Exporter::SendTemplatesAndOptions(absl::Time now) {
 void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
   bool ready = EnsureTemplates(now);
   if (ready) Replay(now);
+  if (ready && transport_->datagram() && !transport_->up() && !records.empty() &&
+      last_templates_ != now) {
+    // The UDP collector was found down (ICMP port unreachable): when it comes back it
+    // knows no templates, and would drop data until the next refresh. So while it is
+    // down, every batch starts with the templates.
+    SendTemplatesAndOptions(now);
+  }
   const bool may_hold = options_.hold_bytes > 0 && !transport_->datagram();
   if (!ready && !may_hold) {
     // No session (TCP collector down) or its templates could not be queued: nothing of

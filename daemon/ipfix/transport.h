@@ -55,6 +55,9 @@ struct TransportStats {
   uint64_t connects = 0;      // TCP sessions started
   uint64_t disconnects = 0;   // TCP sessions lost
   uint64_t send_errors = 0;
+  // UDP: messages sent and then reported dropped by an ICMP error (collector down); they
+  // are in messages_sent and in loss() both.
+  uint64_t refused_after_send = 0;
 };
 
 class Transport {

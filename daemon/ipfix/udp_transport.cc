@@ -2,13 +2,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "daemon/ipfix/wire.h"
 
 namespace tcflow::ipfix {
 
@@ -33,6 +37,14 @@ absl::StatusOr<std::unique_ptr<UdpTransport>> UdpTransport::Create(
   if (options.send_buffer > 0) {
     setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &options.send_buffer,
                sizeof(options.send_buffer));
+  }
+  // ICMP errors (port unreachable: the collector is down) queued with the datagram they
+  // refer to, so the loss can be counted per message (see the header).
+  int one = 1;
+  if (collector.family() == AF_INET6) {
+    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+  } else {
+    setsockopt(fd.get(), IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
   }
   if (connect(fd.get(), collector.get(), collector.length) != 0) {
     return absl::UnavailableError(
@@ -64,7 +76,8 @@ UdpTransport::UdpTransport(ScopedFd fd, size_t max_message, uint32_t batch, bool
       first_(batch),
       runs_(batch),
       control_(kControlSize * batch),
-      infos_(batch) {
+      infos_(batch),
+      sent_(kSentRing) {
   for (uint32_t i = 0; i < batch; ++i) iov_[i].iov_base = storage_.data() + i * max_message;
 }
 
@@ -127,6 +140,7 @@ void UdpTransport::Flush(absl::Time now) {
       for (int e = 0; e < n; ++e) {
         for (uint32_t k = 0; k < runs_[done + e]; ++k) {
           stats_.bytes_sent += iov_[first_[done + e] + k].iov_len;
+          RememberSent(first_[done + e] + k, k == 0 ? runs_[done + e] : 0);
         }
         stats_.messages_sent += runs_[done + e];
       }
@@ -156,8 +170,86 @@ void UdpTransport::Flush(absl::Time now) {
     ++done;
     retried = false;
   }
-  if (entries > 0) up_ = !refused && !failed;
   count_ = 0;
+  // Errors of this batch on loopback are here already; a remote host's come later, and are
+  // read at the next flush (the exporter's timer flushes even without records).
+  if (DrainErrors(now) > 0) refused = true;
+  if (entries > 0 || refused) up_ = !refused && !failed;
+}
+
+void UdpTransport::RememberSent(uint32_t i, uint32_t run) {
+  const uint8_t* m = static_cast<const uint8_t*>(iov_[i].iov_base);
+  Sent& s = sent_[sent_next_];
+  s.sequence = Get32(m + 8);
+  s.length = static_cast<uint16_t>(iov_[i].iov_len);
+  s.run = static_cast<uint16_t>(run);
+  s.lost = false;
+  s.info = infos_[i];
+  sent_next_ = (sent_next_ + 1) % sent_.size();
+}
+
+uint32_t UdpTransport::DrainErrors(absl::Time now) {
+  uint32_t errors = 0;
+  for (;;) {
+    uint8_t payload[16];  // the IPFIX message header is all that is needed
+    alignas(cmsghdr) uint8_t control[512];
+    iovec iov{payload, sizeof(payload)};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof(control);
+    ssize_t n = recvmsg(fd_.get(), &h, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;  // EAGAIN: the queue is empty
+    }
+    const sock_extended_err* ee = nullptr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+      if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+          (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+        ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
+      }
+    }
+    if (ee == nullptr) continue;
+    if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+    // Only errors that say the datagram was dropped (not, say, "fragmentation needed",
+    // which the kernel handles itself).
+    if (ee->ee_errno == EMSGSIZE) continue;
+    ++errors;
+    bool found = false;
+    if (n >= 16) {
+      uint32_t sequence = Get32(payload + 8);
+      uint16_t length = Get16(payload + 2);
+      // Newest first: the error is most likely for a message just sent. Messages of a
+      // session share sequence numbers only when one carries no data records (templates),
+      // so the length tells them apart; each message is counted at most once.
+      for (size_t k = 1; k <= sent_.size(); ++k) {
+        size_t at = (sent_next_ + sent_.size() - k) % sent_.size();
+        Sent& s = sent_[at];
+        if (s.length == 0) break;  // not filled yet
+        if (s.sequence != sequence || s.length != length) continue;
+        found = true;
+        if (s.lost) break;  // counted already (with its GSO run)
+        // The message and, when it starts a GSO run, the rest of the run (see the header).
+        size_t count = s.run > 1 ? std::min<size_t>(s.run, k) : 1;
+        for (size_t r = 0; r < count; ++r) {
+          Sent& m = sent_[(at + r) % sent_.size()];
+          if (m.lost) continue;
+          m.lost = true;
+          ++stats_.refused_after_send;
+          loss_.Add(m.info, now);
+        }
+        break;
+      }
+    }
+    if (!found) {
+      ++unattributed_errors_;
+      ++stats_.refused_after_send;
+      loss_.Add(MessageInfo(), now);
+    }
+  }
+  return errors;
 }
 
 }  // namespace tcflow::ipfix
