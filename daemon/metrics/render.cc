@@ -73,8 +73,8 @@ void RenderTraffic(const TrafficSnapshot& t, TextWriter& w) {
   for (const Group& g : groups) {
     for (int v = 0; v < kIpVersionCount; ++v) {
       for (int p = 0; p < kProtocolCount; ++p) {
-        const uint64_t n = g.counters->packets[v][p];
-        if (n != 0 || g.counters->bytes[v][p] != 0) {
+        const uint64_t n = g.counters->traffic[v][p].packets;
+        if (n != 0 || g.counters->traffic[v][p].bytes != 0) {
           w.Sample("tcflow_packets_total", g.labels, vp[v][p], n);
         }
       }
@@ -85,8 +85,8 @@ void RenderTraffic(const TrafficSnapshot& t, TextWriter& w) {
   for (const Group& g : groups) {
     for (int v = 0; v < kIpVersionCount; ++v) {
       for (int p = 0; p < kProtocolCount; ++p) {
-        const uint64_t n = g.counters->bytes[v][p];
-        if (n != 0 || g.counters->packets[v][p] != 0) {
+        const uint64_t n = g.counters->traffic[v][p].bytes;
+        if (n != 0 || g.counters->traffic[v][p].packets != 0) {
           w.Sample("tcflow_bytes_total", g.labels, vp[v][p], n);
         }
       }
@@ -266,6 +266,11 @@ void RenderCollectors(const std::vector<CollectorMetrics>& cs, TextWriter& w) {
 absl::Span<const double> DrainDurationBounds() { return kDrainBounds; }
 
 void RenderMetrics(const PipelineSnapshot& p, const ProcessInfo& info, std::string* out) {
+  // Room for the whole body up front (growing an 8 MB string by doubling copies it again
+  // and again): about 4.5 KB per traffic block at most, a little for everything else.
+  out->reserve(out->size() + 65536 + p.traffic.series.size() * 4608 +
+               (info.attachments ? info.attachments->size() * 96 : 0) +
+               p.collectors.size() * 1024);
   TextWriter w(out);
   RenderTraffic(p.traffic, w);
   if (p.kernel_valid) RenderKernel(p.kernel, w);

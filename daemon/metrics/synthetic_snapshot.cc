@@ -23,9 +23,9 @@ FlowRecord Rec(uint32_t ifindex, uint8_t dir, uint8_t v, uint8_t proto, uint16_t
 
 }  // namespace
 
-PipelineSnapshot SyntheticSnapshot(int interfaces) {
+TrafficMetrics SyntheticTraffic(int interfaces, std::map<uint32_t, std::string>* out_names) {
   TrafficMetrics t;
-  std::map<uint32_t, std::string> names;
+  std::map<uint32_t, std::string>& names = *out_names;
   static const uint8_t kProtos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_GRE, IPPROTO_ESP, 47, 200};
   static const uint16_t kIcmp6[] = {128 << 8, 129 << 8, 133 << 8, 134 << 8, 135 << 8,
                                     136 << 8, 137 << 8, 1 << 8 | 4, 3 << 8, 143 << 8};
@@ -56,6 +56,12 @@ PipelineSnapshot SyntheticSnapshot(int interfaces) {
       }
     }
   }
+  return t;
+}
+
+PipelineSnapshot SyntheticSnapshot(int interfaces) {
+  std::map<uint32_t, std::string> names;
+  TrafficMetrics t = SyntheticTraffic(interfaces, &names);
   PipelineSnapshot p;
   p.traffic = t.Snapshot(names);
   p.kernel_valid = true;

@@ -6,10 +6,16 @@
 #ifndef TCFLOW_DAEMON_METRICS_SYNTHETIC_SNAPSHOT_H_
 #define TCFLOW_DAEMON_METRICS_SYNTHETIC_SNAPSHOT_H_
 
+#include <map>
+#include <string>
+
 #include "daemon/metrics/render.h"
+#include "daemon/metrics/traffic_metrics.h"
 
 namespace tcflow::metrics {
 
+// The traffic part alone: interfaces eth0.. (ifindex 100..) and their names.
+TrafficMetrics SyntheticTraffic(int interfaces, std::map<uint32_t, std::string>* names);
 PipelineSnapshot SyntheticSnapshot(int interfaces);
 ProcessInfo SyntheticProcessInfo(int interfaces);
 

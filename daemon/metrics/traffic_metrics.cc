@@ -1,6 +1,5 @@
 #include "daemon/metrics/traffic_metrics.h"
 
-#include <netinet/in.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -21,20 +20,6 @@ absl::string_view ScopeLabel(int index) {
   static constexpr absl::string_view kLabels[] = {"global", "unique_local", "link_local",
                                                   "multicast", "other"};
   return kLabels[index];
-}
-
-ProtocolIndex ProtocolOf(uint8_t ip_protocol) {
-  switch (ip_protocol) {
-    case IPPROTO_TCP: return kTcp;
-    case IPPROTO_UDP: return kUdp;
-    case IPPROTO_ICMP: return kIcmp;
-    case IPPROTO_ICMPV6: return kIcmpv6;
-    case IPPROTO_SCTP: return kSctp;
-    case IPPROTO_GRE: return kGre;
-    case IPPROTO_ESP: return kEsp;
-    case IPPROTO_AH: return kAh;
-    default: return kOtherProtocol;
-  }
 }
 
 ScopeIndex Ipv6ScopeOf(const uint8_t (&a)[16]) {
@@ -67,8 +52,8 @@ void InterfaceCounters::AddIcmpv6(uint16_t type_code, uint64_t messages) {
 void InterfaceCounters::MergeFrom(const InterfaceCounters& o) {
   for (int v = 0; v < kIpVersionCount; ++v) {
     for (int p = 0; p < kProtocolCount; ++p) {
-      packets[v][p] += o.packets[v][p];
-      bytes[v][p] += o.bytes[v][p];
+      traffic[v][p].packets += o.traffic[v][p].packets;
+      traffic[v][p].bytes += o.traffic[v][p].bytes;
     }
   }
   for (uint32_t i = 0; i < o.icmpv6_used; ++i) AddIcmpv6(o.icmpv6[i].type_code, o.icmpv6[i].messages);
@@ -79,17 +64,25 @@ void InterfaceCounters::MergeFrom(const InterfaceCounters& o) {
   }
 }
 
-InterfaceCounters& TrafficMetrics::FindSlow(uint64_t key, uint32_t ifindex, uint8_t direction) {
-  auto [it, inserted] = index_.try_emplace(key, static_cast<uint32_t>(series_.size()));
-  if (inserted) {
+InterfaceCounters& TrafficMetrics::FindSlow(uint32_t ifindex, uint8_t direction) {
+  direction &= 1;
+  const uint32_t next = static_cast<uint32_t>(series_.size());
+  uint32_t index;
+  if (ifindex < kDirectIfindexes) {
+    const size_t slot = size_t{ifindex} * 2 + direction;
+    if (slot >= direct_.size()) direct_.resize(slot + 1);
+    if (direct_[slot] == 0) direct_[slot] = next + 1;
+    index = direct_[slot] - 1;
+  } else {
+    index = index_.try_emplace(uint64_t{ifindex} << 1 | direction, next).first->second;
+  }
+  if (index == next) {
     series_.emplace_back();
     series_.back().ifindex = ifindex;
     series_.back().direction = direction;
     names_.emplace_back();
   }
-  last_key_ = key;
-  last_index_ = it->second;
-  return series_[it->second];
+  return series_[index];
 }
 
 TrafficSnapshot TrafficMetrics::Snapshot(const std::map<uint32_t, std::string>& names) {

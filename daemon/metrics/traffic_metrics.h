@@ -6,13 +6,15 @@
 // the cache by destination scope.
 //
 // Storage: one flat block of counters per (ifindex, direction), indexed by small enums,
-// found through a hash map (plus a last-hit shortcut: records of one interface come in
-// runs). Nothing is allocated per record once an interface is known. One owner thread (the
+// found by ifindex in a flat array (a hash map for huge ifindexes). Nothing is allocated per record once an interface is known. One owner thread (the
 // pipeline); Snapshot() copies what a renderer needs.
 
 #ifndef TCFLOW_DAEMON_METRICS_TRAFFIC_METRICS_H_
 #define TCFLOW_DAEMON_METRICS_TRAFFIC_METRICS_H_
 
+#include <netinet/in.h>
+
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -41,7 +43,24 @@ enum ScopeIndex : uint8_t {
 absl::string_view IpVersionLabel(int index);
 absl::string_view ProtocolLabel(int index);
 absl::string_view ScopeLabel(int index);
-ProtocolIndex ProtocolOf(uint8_t ip_protocol);
+// IP protocol number -> protocol label index, as a table (a lookup per record).
+constexpr std::array<uint8_t, 256> MakeProtocolTable() {
+  std::array<uint8_t, 256> t{};
+  for (auto& v : t) v = kOtherProtocol;
+  t[IPPROTO_TCP] = kTcp;
+  t[IPPROTO_UDP] = kUdp;
+  t[IPPROTO_ICMP] = kIcmp;
+  t[IPPROTO_ICMPV6] = kIcmpv6;
+  t[IPPROTO_SCTP] = kSctp;
+  t[IPPROTO_GRE] = kGre;
+  t[IPPROTO_ESP] = kEsp;
+  t[IPPROTO_AH] = kAh;
+  return t;
+}
+inline constexpr std::array<uint8_t, 256> kProtocolIndexOf = MakeProtocolTable();
+inline ProtocolIndex ProtocolOf(uint8_t ip_protocol) {
+  return static_cast<ProtocolIndex>(kProtocolIndexOf[ip_protocol]);
+}
 ScopeIndex Ipv6ScopeOf(const uint8_t (&addr)[16]);
 
 // Distinct ICMPv6 (type, code) pairs kept per interface and direction (bounded
@@ -54,11 +73,16 @@ struct Icmpv6Count {
   uint64_t messages = 0;
 };
 
+struct PacketsBytes {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
 struct InterfaceCounters {
   uint32_t ifindex = 0;
   uint8_t direction = 0;  // TCFLOW_DIR_*
-  uint64_t packets[kIpVersionCount][kProtocolCount] = {};
-  uint64_t bytes[kIpVersionCount][kProtocolCount] = {};
+  // Packets and bytes side by side: a record touches one cache line.
+  PacketsBytes traffic[kIpVersionCount][kProtocolCount];
   uint32_t icmpv6_used = 0;
   Icmpv6Count icmpv6[kMaxIcmpv6Series];
   uint64_t icmpv6_other = 0;
@@ -96,8 +120,8 @@ class TrafficMetrics {
         c.AddIcmpv6(r.key.dst_port, r.packets);
       }
     }
-    c.packets[v][p] += r.packets;
-    c.bytes[v][p] += r.bytes;
+    c.traffic[v][p].packets += r.packets;
+    c.traffic[v][p].bytes += r.bytes;
   }
   void Add(absl::Span<const FlowRecord> batch) {
     for (const FlowRecord& r : batch) Add(r);
@@ -123,18 +147,23 @@ class TrafficMetrics {
   size_t size() const { return series_.size(); }
 
  private:
+  // Interface indexes are small and dense in practice: below kDirectIfindexes they index
+  // an array (one load per record); larger ones go through a hash map.
+  static constexpr uint32_t kDirectIfindexes = 1 << 16;
+
   InterfaceCounters& Find(uint32_t ifindex, uint8_t direction) {
-    const uint64_t key = uint64_t{ifindex} << 8 | direction;
-    if (key == last_key_) return series_[last_index_];
-    return FindSlow(key, ifindex, direction);
+    const size_t slot = size_t{ifindex} * 2 + (direction & 1);
+    if (ifindex < kDirectIfindexes && slot < direct_.size() && direct_[slot] != 0) {
+      return series_[direct_[slot] - 1];
+    }
+    return FindSlow(ifindex, direction);
   }
-  InterfaceCounters& FindSlow(uint64_t key, uint32_t ifindex, uint8_t direction);
+  InterfaceCounters& FindSlow(uint32_t ifindex, uint8_t direction);
 
   std::vector<InterfaceCounters> series_;
   std::vector<std::string> names_;
-  absl::flat_hash_map<uint64_t, uint32_t> index_;
-  uint64_t last_key_ = ~uint64_t{0};
-  uint32_t last_index_ = 0;
+  std::vector<uint32_t> direct_;  // ifindex * 2 + direction -> series index + 1 (0: none)
+  absl::flat_hash_map<uint64_t, uint32_t> index_;  // the other ifindexes
 };
 
 }  // namespace tcflow::metrics

@@ -46,9 +46,9 @@ Series Flatten(const TrafficSnapshot& s) {
     for (int v = 0; v < kIpVersionCount; ++v) {
       for (int p = 0; p < kProtocolCount; ++p) {
         const auto& c = s.series[i];
-        if (c.packets[v][p] == 0 && c.bytes[v][p] == 0) continue;
+        if (c.traffic[v][p].packets == 0 && c.traffic[v][p].bytes == 0) continue;
         out[{s.names[i], c.direction, std::string(IpVersionLabel(v)),
-             std::string(ProtocolLabel(p))}] = {c.packets[v][p], c.bytes[v][p]};
+             std::string(ProtocolLabel(p))}] = {c.traffic[v][p].packets, c.traffic[v][p].bytes};
       }
     }
   }
@@ -227,6 +227,30 @@ TEST(TrafficMetricsTest, NamesFollowTheInterfaceTable) {
   EXPECT_EQ(t.Snapshot({{7, "veth7"}}).names[0], "veth7");
   // Detached: the counters keep the name they had.
   EXPECT_EQ(t.Snapshot({}).names[0], "veth7");
+}
+
+}  // namespace
+}  // namespace tcflow::metrics
+
+namespace tcflow::metrics {
+namespace {
+
+TEST(TrafficMetricsTest, LargeAndSmallIfindexesKeptApart) {
+  TrafficMetrics t;
+  const uint32_t kBig = 0x7fff0001;  // past the direct array: the hash map
+  for (uint32_t ifindex : {1u, kBig, 65535u, 65536u, kBig, 1u}) {
+    for (uint8_t dir : {0, 1}) t.Add(Rec({ifindex, dir, 4, IPPROTO_UDP, 1, 0, ifindex % 7 + 1, 10}));
+  }
+  const TrafficSnapshot s = t.Snapshot({});
+  ASSERT_EQ(s.series.size(), 8u);
+  std::map<std::pair<uint32_t, int>, uint64_t> got;
+  for (const auto& c : s.series) got[{c.ifindex, c.direction}] = c.traffic[kIpv4][kUdp].packets;
+  for (uint32_t ifindex : {65535u, 65536u}) {
+    EXPECT_EQ((got[{ifindex, 0}]), ifindex % 7 + 1) << ifindex;
+    EXPECT_EQ((got[{ifindex, 1}]), ifindex % 7 + 1) << ifindex;
+  }
+  EXPECT_EQ((got[{1u, 0}]), 2u * (1 % 7 + 1));
+  EXPECT_EQ((got[{kBig, 1}]), 2u * (kBig % 7 + 1));
 }
 
 }  // namespace
