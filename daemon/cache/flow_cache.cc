@@ -153,6 +153,7 @@ void FlowCache::Export(Entry& e, FlowEndReason reason, std::vector<FlowRecord>* 
 
 void FlowCache::Free(uint32_t index) {
   Entry& e = entries_[index];
+  if (observer_ != nullptr) observer_->FlowRemoved(e.rec.key);
   index_.Erase(HashFlowKey(e.rec.key, seed_), index);
   ++e.idle_stamp;
   ++e.active_stamp;
@@ -209,6 +210,7 @@ void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
   Start(index, inc, kNoFloor);
   index_.Insert(hash, index);
   ++stats_.flows_created;
+  if (observer_ != nullptr) observer_->FlowAdded(inc.key);
 }
 
 void FlowCache::MergeBatch(absl::Span<const FlowRecord> increments,

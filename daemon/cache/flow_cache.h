@@ -77,6 +77,15 @@ struct FlowCacheStats {
   uint64_t records_ended_total() const;
 };
 
+// Told when a key enters the cache (a new flow) and when it leaves it: once per flow, not
+// per merge, so gauges of flows by kind (tcflow_ipv6_flows) cost nothing on the merge path.
+class FlowCacheObserver {
+ public:
+  virtual ~FlowCacheObserver() = default;
+  virtual void FlowAdded(const tcflow_flow_key& key) = 0;
+  virtual void FlowRemoved(const tcflow_flow_key& key) = 0;
+};
+
 class FlowCache {
  public:
   static constexpr size_t kWheelBuckets = 1024;
@@ -111,6 +120,8 @@ class FlowCache {
   // Keys held, including flows waiting for traffic after an active timeout.
   size_t size() const { return index_.size(); }
   const FlowCacheStats& stats() const { return stats_; }
+  // `observer` (may be null) must outlive the cache or be reset first.
+  void set_observer(FlowCacheObserver* observer) { observer_ = observer; }
 
  private:
   enum class State : uint8_t { kFree, kOpen, kClosing, kEmpty };
@@ -170,6 +181,7 @@ class FlowCache {
   int64_t base_tick_ = 0;       // the next tick Expire() processes
   int64_t evict_scan_tick_ = 0; // no idle item is queued below this tick (>= base_tick_)
   FlowCacheStats stats_;
+  FlowCacheObserver* observer_ = nullptr;
 };
 
 }  // namespace tcflow::cache

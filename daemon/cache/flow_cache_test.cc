@@ -458,6 +458,46 @@ TEST(FlowCacheTest, RandomizedExactnessAcrossAllEndReasons) {
   }
 }
 
+// The observer sees each key enter and leave once: the net count is the cache's size on
+// every path (idle end, active timeout keeping the key, FIN grace, eviction, flush).
+TEST(FlowCacheTest, ObserverTracksKeysHeld) {
+  struct Counter : FlowCacheObserver {
+    int64_t added = 0, removed = 0;
+    void FlowAdded(const tcflow_flow_key&) override { ++added; }
+    void FlowRemoved(const tcflow_flow_key&) override { ++removed; }
+  } obs;
+  FlowCacheOptions o = Options();
+  o.max_flows = 4;
+  FlowCache cache(o);
+  cache.set_observer(&obs);
+  std::vector<FlowRecord> ended;
+  auto held = [&] { return obs.added - obs.removed; };
+  for (uint32_t id = 1; id <= 3; ++id) cache.Merge(Inc(Key(id), 1, 100, kT0, kT0), &ended);
+  cache.Merge(Inc(Key(1), 1, 100, kT0 + 10, kT0 + 10), &ended);  // an update, not a new key
+  EXPECT_EQ(obs.added, 3);
+  EXPECT_EQ(held(), static_cast<int64_t>(cache.size()));
+  for (uint32_t id = 4; id <= 6; ++id) cache.Merge(Inc(Key(id), 1, 100, kT0 + 20, kT0 + 20), &ended);
+  EXPECT_EQ(obs.removed, 2);  // two evictions
+  EXPECT_EQ(held(), static_cast<int64_t>(cache.size()));
+  cache.Merge(Inc(Key(7, IPPROTO_TCP), 1, 60, kT0 + 30, kT0 + 30, kFin | kAck), &ended);
+  cache.Expire(kT0 + 5'000, &ended);  // FIN grace over
+  EXPECT_EQ(held(), static_cast<int64_t>(cache.size()));
+  cache.Expire(kT0 + 61'000, &ended);  // idle: everything goes
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(held(), 0);
+  for (int64_t t = 61'000; t <= 120'000; t += 9'000) {
+    cache.Merge(Inc(Key(8), 1, 100, kT0 + t, kT0 + t), &ended);
+    cache.Expire(kT0 + t, &ended);
+  }
+  cache.Expire(kT0 + 122'000, &ended);  // active timeout at +121 s keeps the key
+  EXPECT_EQ(ended.back().end_reason, FlowEndReason::kActiveTimeout);
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_EQ(held(), 1);
+  cache.FlushAll(&ended);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(held(), 0);
+}
+
 TEST(FlowKeyHashTest, SeedsDifferAndEveryByteMatters) {
   tcflow_flow_key k = Key(1);
   const uint64_t h = HashFlowKey(k, 1);
