@@ -39,7 +39,7 @@ TEST(PromtoolCheckTest, RenderedBodiesPass) {
   if (access(kPromtool, X_OK) != 0) GTEST_SKIP() << kPromtool << " not installed (tools/bootstrap.sh)";
   for (int interfaces : {0, 1, 20}) {
     std::string body;
-    RenderMetrics(SyntheticSnapshot(interfaces), SyntheticProcessInfo(interfaces), &body);
+    RenderMetrics(SyntheticSnapshot(interfaces), SyntheticProcessInfo(), &body);
     std::string output;
     EXPECT_EQ(Check(body, &output), 0) << output;
     EXPECT_EQ(output, "") << interfaces << " interfaces";

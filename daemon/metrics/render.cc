@@ -269,7 +269,6 @@ void RenderMetrics(const PipelineSnapshot& p, const ProcessInfo& info, std::stri
   // Room for the whole body up front (growing an 8 MB string by doubling copies it again
   // and again): about 4.5 KB per traffic block at most, a little for everything else.
   out->reserve(out->size() + 65536 + p.traffic.series.size() * 4608 +
-               (info.attachments ? info.attachments->size() * 96 : 0) +
                p.collectors.size() * 1024);
   TextWriter w(out);
   RenderTraffic(p.traffic, w);
@@ -316,23 +315,6 @@ void RenderMetrics(const PipelineSnapshot& p, const ProcessInfo& info, std::stri
   Gauge(w, "tcflow_config_last_reload_success",
         "1 when the last reload was applied (or none was tried), 0 when it was refused.",
         info.last_reload_success ? 1 : 0);
-  if (info.attachments.has_value()) {
-    w.Family("tcflow_interface_attached", MetricType::kGauge,
-             "1 when tcflow's filter is on the selected interface and direction, else 0.");
-    for (const InterfaceAttachment& a : *info.attachments) {
-      l.clear();
-      AppendLabel("interface", a.interface, &l);
-      AppendLabel("direction", a.direction, &l);
-      w.Sample("tcflow_interface_attached", l, a.attached ? 1 : 0);
-    }
-  }
-  if (info.filter_repairs.has_value()) {
-    Counter(w, "tcflow_filter_repairs_total", "Filters found missing and attached again.",
-            *info.filter_repairs);
-  }
-  if (info.ready.has_value()) {
-    Gauge(w, "tcflow_ready", "1 when /ready answers 200, else 0.", *info.ready ? 1 : 0);
-  }
 }
 
 }  // namespace tcflow::metrics

@@ -7,7 +7,6 @@
 
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,23 +62,15 @@ struct PipelineSnapshot {
   std::vector<CollectorMetrics> collectors;
 };
 
-struct InterfaceAttachment {
-  std::string interface;  // the interface label (`<netns>/<name>` in another namespace)
-  const char* direction = "ingress";  // "ingress" | "egress"
-  bool attached = false;
-};
-
-// Known on the main loop. The optional parts are the health code's (/ready, attachment
-// checks): each family is rendered only when its value is given.
+// Known on the main loop. tcflow_ready, tcflow_interface_attached and
+// tcflow_filter_repairs_total are not here: the health code (daemon/tcflowd/health.h)
+// appends them after this body.
 struct ProcessInfo {
   std::string version;
   std::string revision;
   double start_time_seconds = 0;
   uint64_t reloads_ok = 0, reloads_error = 0;
   bool last_reload_success = true;
-  std::optional<bool> ready;                         // tcflow_ready
-  std::optional<std::vector<InterfaceAttachment>> attachments;  // tcflow_interface_attached
-  std::optional<uint64_t> filter_repairs;            // tcflow_filter_repairs_total
 };
 
 // Appends the exposition text to `out`.

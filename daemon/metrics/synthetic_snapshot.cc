@@ -100,7 +100,7 @@ PipelineSnapshot SyntheticSnapshot(int interfaces) {
   return p;
 }
 
-ProcessInfo SyntheticProcessInfo(int interfaces) {
+ProcessInfo SyntheticProcessInfo() {
   ProcessInfo info;
   info.version = "0.1.0";
   info.revision = "unknown";
@@ -108,14 +108,6 @@ ProcessInfo SyntheticProcessInfo(int interfaces) {
   info.reloads_ok = 2;
   info.reloads_error = 1;
   info.last_reload_success = false;
-  info.ready = true;
-  info.filter_repairs = 1;
-  info.attachments.emplace();
-  for (int i = 0; i < interfaces; ++i) {
-    for (const char* d : {"ingress", "egress"}) {
-      info.attachments->push_back({"eth" + std::to_string(i), d, i != 0});
-    }
-  }
   return info;
 }
 

@@ -17,7 +17,7 @@ namespace tcflow::metrics {
 // The traffic part alone: interfaces eth0.. (ifindex 100..) and their names.
 TrafficMetrics SyntheticTraffic(int interfaces, std::map<uint32_t, std::string>* names);
 PipelineSnapshot SyntheticSnapshot(int interfaces);
-ProcessInfo SyntheticProcessInfo(int interfaces);
+ProcessInfo SyntheticProcessInfo();
 
 }  // namespace tcflow::metrics
 

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   std::map<uint32_t, std::string> names;
   TrafficMetrics traffic = SyntheticTraffic(interfaces, &names);
   PipelineSnapshot base = SyntheticSnapshot(interfaces);
-  const ProcessInfo info = SyntheticProcessInfo(interfaces);
+  const ProcessInfo info = SyntheticProcessInfo();
 
   std::vector<double> snap_ms, render_ms, copy_ms;
   std::string body, copy;
