@@ -323,6 +323,220 @@ __attribute__((noinline)) int tcflow_parse_again(struct __sk_buff *skb, struct t
   return tcflow_parse(skb, p, gso);
 }
 
+/* Size-histogram bucket of an IP packet of `n` bytes (TCFLOW_SIZE_BUCKET_BOUNDS). */
+static __always_inline int tcflow_size_bucket(__u64 n) {
+  if (n <= 64) return 0;
+  if (n <= 128) return 1;
+  if (n <= 256) return 2;
+  if (n <= 512) return 3;
+  if (n <= 1024) return 4;
+  if (n <= 1280) return 5;
+  if (n <= 1500) return 6;
+  if (n <= 4096) return 7;
+  if (n <= 9000) return 8;
+  return 9;
+}
+
+/* Bench-only switches (tools/bench builds the object with them to see where the time goes;
+ * the real object never sets them): 1 = the fast path stops after parsing, 2 = after the
+ * cache probe (no metering, no stats), 3 = skips only the tcflow_stats increments. */
+#ifndef TCFLOW_BENCH_FAST_CUT
+#define TCFLOW_BENCH_FAST_CUT 0
+#endif
+
+/*
+ * The existing-flow fast path: the common packet (one wire packet, no VLAN tag, IPv4 without
+ * options and not a fragment, or IPv6 without extension headers; TCP, UDP, ICMP or ICMPv6
+ * other than neighbour discovery; every header in the linear data and inside the IP length)
+ * of a flow whose entry is in this CPU's flow cache. It parses only what such a packet has,
+ * straight into the cache's key words in registers, and on a hit meters the slot and adds
+ * the stats the general path would add for the same packet (the datapath tests check the two
+ * paths leave identical records and stats). Anything else, or a miss, returns 0 before it
+ * writes anything, and the general path handles the packet from scratch.
+ */
+static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct tcflow_stats *st,
+                                       struct tcflow_control *ctl, struct tcflow_pcpu *pc) {
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  __u8 *eth = data;
+
+  if ((void *)(eth + 14 + 20 + 8) > data_end) return 0; /* Ethernet + IPv4 + UDP */
+  if (skb->vlan_present) return 0;
+  const __u16 eproto = *(__u16 *)(eth + 12);
+  const __u32 frame_ip = skb->len - 14;
+  __u32 ip_len, proto, ttl, ipver, l4_off;
+  __u8 *l4;
+  __u64 wa, s1 = 0, d0 = 0, d1 = 0;
+  /* IPv6 extension headers (at most two here; deeper chains take the general path). */
+  __u32 ext_bitmap = 0, ext_depth = 0, frag_id = 0, key_flags = 0, kind0 = 0, kind1 = 0;
+  __u32 is_fragment = 0;
+
+  if (eproto == bpf_htons(ETH_P_IP)) {
+    __u8 *ip = eth + 14;
+    if (ip[0] != 0x45) return 0;              /* options (or not v4): general path */
+    if (*(__u16 *)(ip + 6) & bpf_htons(0x3fff)) return 0; /* a fragment */
+    ip_len = bpf_ntohs(*(__u16 *)(ip + 2));
+    proto = ip[9];
+    ttl = ip[8];
+    wa = *(__u64 *)(ip + 12); /* src | dst << 32, network byte order as in the v4 key */
+    l4 = ip + 20;
+    l4_off = 20;
+    ipver = 4;
+    if (frame_ip < ip_len) ip_len = frame_ip;
+    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP) return 0;
+  } else if (eproto == bpf_htons(ETH_P_IPV6)) {
+    __u8 *ip = eth + 14;
+    if ((void *)(ip + 40 + 8) > data_end) return 0;
+    if ((ip[0] & 0xf0) != 0x60) return 0;
+    ip_len = bpf_ntohs(*(__u16 *)(ip + 4));
+    if (ip_len == 0) return 0; /* jumbogram / BIG TCP */
+    ip_len += 40;
+    if (frame_ip < ip_len) ip_len = frame_ip;
+    proto = ip[6];
+    ttl = ip[7];
+    wa = *(__u64 *)(ip + 8);
+    s1 = *(__u64 *)(ip + 16);
+    d0 = *(__u64 *)(ip + 24);
+    d1 = *(__u64 *)(ip + 32);
+    l4 = ip + 40;
+    l4_off = 40;
+    ipver = 6;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+      if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMPV6_) break;
+      __u8 *h = l4;
+      __u32 len, kind;
+      if ((void *)(h + 8) > data_end) return 0;
+      if (l4_off + 8 > ip_len) return 0;
+      if (proto == IPPROTO_HOPOPTS_) {
+        kind = TCFLOW_EXT_HOP_BY_HOP;
+        ext_bitmap |= TCFLOW_IE64_HOP;
+        len = ((__u32)h[1] + 1) * 8;
+      } else if (proto == IPPROTO_DSTOPTS_) {
+        kind = TCFLOW_EXT_DEST_OPTIONS;
+        ext_bitmap |= TCFLOW_IE64_DST;
+        len = ((__u32)h[1] + 1) * 8;
+      } else if (proto == IPPROTO_ROUTING_) {
+        kind = TCFLOW_EXT_ROUTING;
+        ext_bitmap |= TCFLOW_IE64_RH;
+        len = ((__u32)h[1] + 1) * 8;
+      } else if (proto == IPPROTO_FRAGMENT_) {
+        kind = TCFLOW_EXT_FRAGMENT;
+        is_fragment = 1;
+        frag_id = bpf_ntohl(*(__u32 *)(h + 4));
+        len = 8;
+        if (*(__u16 *)(h + 2) & bpf_htons(0xfff8)) { /* a later fragment: no ports */
+          ext_bitmap |= TCFLOW_IE64_FRA1;
+          key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
+        } else {
+          ext_bitmap |= TCFLOW_IE64_FRA0;
+        }
+      } else {
+        return 0; /* AH, ESP, mobility, or anything else: general path */
+      }
+      if (k == 0)
+        kind0 = kind;
+      else
+        kind1 = kind;
+      ext_depth++;
+      proto = h[0];
+      if (key_flags) break;
+      if (l4_off + len > ip_len) return 0;
+      l4_off += len;
+      l4 = h + len;
+    }
+    if (!key_flags && proto != IPPROTO_TCP && proto != IPPROTO_UDP &&
+        proto != IPPROTO_ICMPV6_)
+      return 0;
+    if (tcflow_cfg_ext_alert_depth && ext_depth > tcflow_cfg_ext_alert_depth) return 0;
+  } else {
+    return 0;
+  }
+
+  __u32 ports = 0, tcp_flags = 0, icmp_type = 0, has_icmp = 0;
+  if (!key_flags) {
+    if (l4_off + (proto == IPPROTO_TCP ? 20 : 8) > ip_len) return 0; /* cut by the IP length */
+    if ((void *)(l4 + 8) > data_end) return 0;                          /* ... or the data */
+    if (proto == IPPROTO_TCP) {
+      if ((void *)(l4 + 20) > data_end) return 0;
+      ports = bpf_ntohs(*(__u16 *)l4) | (__u32)bpf_ntohs(*(__u16 *)(l4 + 2)) << 16;
+      tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
+    } else if (proto == IPPROTO_UDP) {
+      ports = bpf_ntohs(*(__u16 *)l4) | (__u32)bpf_ntohs(*(__u16 *)(l4 + 2)) << 16;
+    } else {
+      icmp_type = l4[0];
+      has_icmp = 1;
+      /* Neighbour discovery raises events: the general path does that. */
+      if (ipver == 6 && icmp_type >= 133 && icmp_type <= 137) return 0;
+      ports = (__u32)((icmp_type << 8) | l4[1]) << 16; /* src 0, dst type << 8 | code */
+    }
+  }
+  if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
+
+  const __u32 cpu = bpf_get_smp_processor_id();
+  if (cpu >= 255) return 0; /* shared slots (owner 0) take atomics: general path */
+  const __u64 gen = *(volatile __u64 *)&ctl->generation;
+  const __u64 w1 = (__u64)skb->ifindex |
+                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
+  const __u64 wp = ports; /* no VLAN tag */
+  const __u64 wm = (tcflow_cfg_key_mark ? (__u64)skb->mark : 0) | (__u64)proto << 32 |
+                   (__u64)dir << 40 | (__u64)key_flags << 48 | (__u64)(cpu + 1) << 56;
+  struct tcflow_slot *s;
+  __u32 i;
+  if (ipver == 4) {
+    struct tcflow_cache_v4 *c =
+        &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
+    if (!c->valid || ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
+                      (c->key[3] ^ wp) | (c->key[4] ^ wm)) != 0)
+      return 0;
+    i = c->slot;
+  } else {
+    struct tcflow_cache_v6 *c = &pc->v6[(tcflow_fold(w1 ^ wa ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) &
+                                        (TCFLOW_CACHE_V6 - 1)];
+    if (!c->valid || ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
+                      (c->key[3] ^ s1) | (c->key[4] ^ d0) | (c->key[5] ^ d1) |
+                      (c->key[6] ^ wp) | (c->key[7] ^ wm)) != 0)
+      return 0;
+    i = c->slot;
+  }
+  i += (gen & 1) * tcflow_half_stride(tcflow_cfg_slots_per_half);
+  s = bpf_map_lookup_elem(&tcflow_slots, &i);
+  if (!s) return 0;
+  if (TCFLOW_BENCH_FAST_CUT == 2) return 1;
+
+  /* Hit: meter the slot (owned by this CPU: plain stores), as tcflow_meter would. */
+  struct tcflow_flow_stats *fs = &s->stats;
+  const __u64 now = tcflow_now(pc);
+  fs->packets += 1;
+  fs->bytes += ip_len;
+  if (fs->last_seen_ns < now) fs->last_seen_ns = now;
+  if (tcp_flags & ~fs->tcp_flags) fs->tcp_flags |= tcp_flags;
+  if (ttl < fs->min_ttl) fs->min_ttl = ttl;
+  if (ttl > fs->max_ttl) fs->max_ttl = ttl;
+  if (ext_depth) {
+    if (ext_bitmap & ~fs->ext_hdr_bitmap) fs->ext_hdr_bitmap |= ext_bitmap;
+    if (ext_depth > fs->ext_hdr_depth) fs->ext_hdr_depth = ext_depth;
+    if (is_fragment && !fs->frag_id) fs->frag_id = frag_id;
+  }
+
+  /* The stats tcflow_count_ip and tcflow_handle add for this packet. */
+  if (TCFLOW_BENCH_FAST_CUT == 3) return 1;
+  st->packets[dir & 1] += 1;
+  st->bytes[dir & 1] += ip_len;
+  st->ip_packets[ipver == 6] += 1;
+  st->protocol[proto & 0xff] += 1;
+  st->size_hist[tcflow_size_bucket(ip_len)] += 1;
+  if (ipver == 6) {
+    if (has_icmp) st->icmp6_type[icmp_type & 0xff] += 1;
+    st->ext_chain_depth[ext_depth & 3] += 1;
+    if (ext_depth) {
+      st->ext_hdr[kind0 & 7] += 1;
+      if (ext_depth > 1) st->ext_hdr[kind1 & 7] += 1;
+    }
+  }
+  return 1;
+}
+
 static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
   __u32 zero = 0;
   struct tcflow_stats *st = bpf_map_lookup_elem(&tcflow_stats, &zero);
@@ -331,6 +545,8 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
   if (!st || !ctl || !pc) return TCFLOW_VERDICT; /* cannot happen: 1-element arrays */
 
   __u32 segs = skb->gso_segs;
+  if (tcflow_cfg_flow_cache && segs <= 1 && tcflow_fast(skb, dir, st, ctl, pc))
+    return TCFLOW_VERDICT;
   if (segs == 0) segs = 1;
   st->packets[dir & 1] += segs;
   if (segs > 1) st->gso_packets++;

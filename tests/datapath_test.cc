@@ -121,14 +121,57 @@ class DatapathTest : public ::testing::Test {
 
   void Reload(const Knobs& k) {
     dp_.reset();
+    twin_.reset();
     std::string error;
     dp_ = Datapath::Load(k, &error);
     ASSERT_NE(dp_, nullptr) << error;
+    twin_ = Datapath::Load(k, &error);
+    ASSERT_NE(twin_, nullptr) << error;
+  }
+
+  // The second packet of a flow may take the programs' fast path (the flow's cache entry is
+  // hot) while the first always takes the general path: on a twin object (so the test's own
+  // counters stay as they are), the second run of the frame must add exactly what the first
+  // added to every stats counter, and leave the record with doubled counts and nothing else
+  // changed but last_seen.
+  void CheckSecondRunLikeFirst(const Case& c) {
+    SCOPED_TRACE("second run of " + c.name);
+    twin_->FreshGeneration();
+    auto words = [](const tcflow_stats& s) {
+      std::vector<uint64_t> w(sizeof(s) / 8);
+      std::memcpy(w.data(), &s, sizeof(s));
+      return w;
+    };
+    std::vector<uint64_t> s0 = words(twin_->Stats());
+    RunResult r1 = twin_->Run(c.frame.bytes, c.direction, c.ctx);
+    std::vector<uint64_t> s1 = words(twin_->Stats());
+    std::vector<tcflow_slot> f1 = twin_->Flows(), o1 = twin_->Overflows();
+    RunResult r2 = twin_->Run(c.frame.bytes, c.direction, c.ctx);
+    std::vector<uint64_t> s2 = words(twin_->Stats());
+    std::vector<tcflow_slot> f2 = twin_->Flows(), o2 = twin_->Overflows();
+    ASSERT_EQ(r1.err, 0);
+    ASSERT_EQ(r2.err, 0);
+    EXPECT_EQ(r2.retval, kUnspec);
+    EXPECT_TRUE(r2.output_equal);
+    for (size_t i = 0; i < s0.size(); i++)
+      EXPECT_EQ(s2[i] - s1[i], s1[i] - s0[i]) << "tcflow_stats word " << i;
+    ASSERT_EQ(f2.size(), f1.size());
+    ASSERT_EQ(o2.size(), o1.size());
+    for (size_t i = 0; i < f1.size(); i++) {
+      EXPECT_EQ(std::memcmp(&f1[i].key, &f2[i].key, sizeof(f1[i].key)), 0);
+      tcflow_flow_stats a = f1[i].stats, b = f2[i].stats;
+      EXPECT_EQ(b.packets, 2 * a.packets);
+      EXPECT_EQ(b.bytes, 2 * a.bytes);
+      EXPECT_GE(b.last_seen_ns, a.last_seen_ns);
+      a.packets = b.packets = a.bytes = b.bytes = a.last_seen_ns = b.last_seen_ns = 0;
+      EXPECT_EQ(std::memcmp(&a, &b, sizeof(a)), 0) << "a field other than the counters moved";
+    }
   }
 
   // Runs one case in a fresh generation and checks verdict, bytes, record and invariant.
   void Check(const Case& c) {
     SCOPED_TRACE(c.name);
+    CheckSecondRunLikeFirst(c);
     dp_->FreshGeneration();
     tcflow_stats before = dp_->Stats();
     uint64_t t0 = MonotonicCoarseNs();
@@ -204,6 +247,7 @@ class DatapathTest : public ::testing::Test {
   }
 
   std::unique_ptr<Datapath> dp_;
+  std::unique_ptr<Datapath> twin_;  // for CheckSecondRunLikeFirst
 };
 
 TEST_F(DatapathTest, VerifierAcceptsBothPrograms) {
@@ -488,6 +532,52 @@ TEST_F(DatapathTest, Ipv6ExtensionHeaders) {
   EXPECT_EQ(after.ext_chain_depth[8] - before.ext_chain_depth[8], 1u);
   EXPECT_EQ(after.ext_chain_depth[TCFLOW_MAX_EXT_HEADERS + 1] -
                 before.ext_chain_depth[TCFLOW_MAX_EXT_HEADERS + 1], 1u);
+}
+
+// Two- and three-header chains: the programs' fast path walks up to two headers itself, so
+// these check both of its chain depths and the hand-over past them (CheckSecondRunLikeFirst
+// runs each frame twice).
+TEST_F(DatapathTest, ShortExtensionChains) {
+  tcflow_stats before = dp_->Stats();
+  {
+    Want w = V6Flow(17, 1, 2);
+    w.ext_bitmap = TCFLOW_IE64_HOP | TCFLOW_IE64_FRA0;
+    w.ext_depth = 2;
+    w.frag_id = 9;
+    Check({"hop-by-hop + first fragment", PacketBuilder().Ethernet().Ipv6().HopByHop()
+               .Fragment(0, true, 9).Udp(1, 2).Payload(64).Build(), w});
+  }
+  {
+    Want w = V6Flow(6, 40000, 80);
+    w.ext_bitmap = TCFLOW_IE64_DST | TCFLOW_IE64_RH;
+    w.ext_depth = 2;
+    w.tcp_flags = 0x10;
+    Check({"destination options + routing", PacketBuilder().Ethernet().Ipv6()
+               .DestinationOptions(16).Routing(24).Tcp().Build(), w});
+  }
+  {
+    Want w = V6Flow(17);
+    w.ext_bitmap = TCFLOW_IE64_HOP | TCFLOW_IE64_FRA1;
+    w.ext_depth = 2;
+    w.frag_id = 10;
+    w.key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
+    Check({"hop-by-hop + later fragment", PacketBuilder().Ethernet().Ipv6().HopByHop()
+               .Fragment(64, false, 10, 17).Payload(40).Build(), w});
+  }
+  {
+    Want w = V6Flow(58, 0, 128 << 8);
+    w.ext_bitmap = TCFLOW_IE64_HOP | TCFLOW_IE64_DST | TCFLOW_IE64_RH;
+    w.ext_depth = 3;
+    Check({"three headers", PacketBuilder().Ethernet().Ipv6().HopByHop().DestinationOptions()
+               .Routing().Icmpv6(128).Build(), w});
+  }
+  tcflow_stats after = dp_->Stats();
+  EXPECT_EQ(after.ext_hdr[TCFLOW_EXT_HOP_BY_HOP] - before.ext_hdr[TCFLOW_EXT_HOP_BY_HOP], 3u);
+  EXPECT_EQ(after.ext_hdr[TCFLOW_EXT_FRAGMENT] - before.ext_hdr[TCFLOW_EXT_FRAGMENT], 2u);
+  EXPECT_EQ(after.ext_hdr[TCFLOW_EXT_DEST_OPTIONS] - before.ext_hdr[TCFLOW_EXT_DEST_OPTIONS], 2u);
+  EXPECT_EQ(after.ext_hdr[TCFLOW_EXT_ROUTING] - before.ext_hdr[TCFLOW_EXT_ROUTING], 2u);
+  EXPECT_EQ(after.ext_chain_depth[2] - before.ext_chain_depth[2], 3u);
+  EXPECT_EQ(after.ext_chain_depth[3] - before.ext_chain_depth[3], 1u);
 }
 
 TEST_F(DatapathTest, GsoCountsWirePacketsAndBytes) {

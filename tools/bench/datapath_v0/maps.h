@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Map definitions and load-time knobs of tcflow.bpf.c. Sizes here are defaults for a bare
+ * load; the loader sets tcflow_cfg_* and every max_entries before load (see tcflow_abi.h for
+ * how they relate: slots = 2 * tcflow_half_stride(slots_per_half)).
+ */
+#ifndef TCFLOW_BENCH_V0_MAPS_H_
+#define TCFLOW_BENCH_V0_MAPS_H_
+
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "tools/bench/datapath_v0/parsing.h"
+#include "bpf/tcflow_abi.h"
+
+#define TCFLOW_DEFAULT_SLOTS_PER_HALF 16384
+
+/* Load-time knobs (.rodata). The verifier sees their final values, so a knob that is off
+ * costs nothing at run time. */
+const volatile __u32 tcflow_cfg_slots_per_half = TCFLOW_DEFAULT_SLOTS_PER_HALF;
+const volatile bool tcflow_cfg_key_vlan = true;
+const volatile bool tcflow_cfg_key_mark = false;
+const volatile __u32 tcflow_cfg_ext_alert_depth = 0;
+const volatile bool tcflow_cfg_ndp_events = true;
+const volatile bool tcflow_cfg_flow_cache = true;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct tcflow_control);
+} tcflow_control SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2 * (TCFLOW_DEFAULT_SLOTS_PER_HALF + TCFLOW_OVERFLOW_SLOTS));
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct tcflow_slot);
+} tcflow_slots SEC(".maps");
+
+/* Both generations' entries live here until they age out, so twice a half. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 2 * TCFLOW_DEFAULT_SLOTS_PER_HALF);
+  __type(key, struct tcflow_index_key_v4);
+  __type(value, __u32);
+} tcflow_idx_v4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 2 * TCFLOW_DEFAULT_SLOTS_PER_HALF);
+  __type(key, struct tcflow_index_key_v6);
+  __type(value, __u32);
+} tcflow_idx_v6 SEC(".maps");
+
+/* LRU as well: nobody deletes entries of past generations. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4 * TCFLOW_OVERFLOW_SLOTS);
+  __type(key, struct tcflow_overflow_key);
+  __type(value, __u32);
+} tcflow_ovf_idx SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tcflow_stats);
+} tcflow_stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 256 * 1024);
+} tcflow_events SEC(".maps");
+
+/*
+ * Per-CPU scratch, private to the programs (not part of the ABI):
+ *  - a clock cache: the coarse monotonic clock only moves once per tick, so it is read
+ *    again only when jiffies (an inlined load) moved;
+ *  - the parse result of the packet being handled (the BPF stack is only 512 bytes);
+ *  - a direct-mapped exact-match flow cache (index key incl. generation -> slot) in front of
+ *    the LRU hashes, like Open vSwitch's EMC. The generation is part of the compared key, so
+ *    an entry of a past generation can never match; a slot stays owned by its key for its
+ *    whole generation, so a hit is always a valid slot. tc programs do not nest on one CPU
+ *    (softirq / BH disabled), so plain stores suffice.
+ */
+#define TCFLOW_CACHE_V4 256 /* power of two */
+#define TCFLOW_CACHE_V6 128 /* power of two */
+
+/* Keys as the 64-bit words of struct tcflow_index_key_v4/_v6 (compared in registers). */
+#define TCFLOW_KEY_WORDS_V4 (sizeof(struct tcflow_index_key_v4) / 8)
+#define TCFLOW_KEY_WORDS_V6 (sizeof(struct tcflow_index_key_v6) / 8)
+
+struct tcflow_cache_v4 {
+  __u64 key[TCFLOW_KEY_WORDS_V4];
+  __u32 slot;
+  __u32 valid;
+};
+
+struct tcflow_cache_v6 {
+  __u64 key[TCFLOW_KEY_WORDS_V6];
+  __u32 slot;
+  __u32 valid;
+};
+
+struct tcflow_pcpu {
+  __u64 clock_jiffies;
+  __u64 clock_ns;
+  struct tcflow_parsed parsed; /* the current packet (saves stack) */
+  /* Unused: ring-buffer maps carry no value type, so this puts struct tcflow_event into the
+   * object's BTF, where //bpf:abi_layout_test compares it with the C++ layout. */
+  struct tcflow_event btf_event;
+  struct tcflow_cache_v4 v4[TCFLOW_CACHE_V4];
+  struct tcflow_cache_v6 v6[TCFLOW_CACHE_V6];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tcflow_pcpu);
+} tcflow_pcpu SEC(".maps");
+
+#endif /* TCFLOW_BENCH_V0_MAPS_H_ */

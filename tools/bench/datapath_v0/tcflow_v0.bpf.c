@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * BENCH COPY: bpf/tcflow.bpf.c as of commit 875a71e (before the datapath cost work), kept so
+ * //tools/bench:datapath_bench can measure the old and the new object side by side. Only the
+ * TCFLOW_BENCH_* switches (default off) were added: cut points that return early, to see
+ * where the time goes. Not used by anything else.
+ *
+ * tcflow's tc programs: tcflow_ingress and tcflow_egress (clsact), one shared parser
+ * (parsing.h), maps in maps.h, the contract in tcflow_abi.h.
+ *
+ * Every path returns TC_ACT_UNSPEC and nothing here writes to the packet: the programs only
+ * meter. The per-packet existing-flow path is: parse, one per-CPU cache probe (or one LRU
+ * hash look-up on a miss), two atomic adds, a few compare-and-rarely-store fields. The clock
+ * is a jiffies-keyed cache of the coarse monotonic clock (see tcflow_now).
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "tools/bench/datapath_v0/maps.h"
+#include "tools/bench/datapath_v0/parsing.h"
+#include "bpf/tcflow_abi.h"
+
+/* Used only for the per-packet return value; spelled once so no other verdict can creep in. */
+#define TCFLOW_VERDICT TC_ACT_UNSPEC
+
+/* Bench-only cut points: 1 = return after parsing; 2 = after the stats; 3 = after the
+ * flow-cache probe and the slot look-up (no metering); 0 = the full program. */
+#ifndef TCFLOW_BENCH_CUT
+#define TCFLOW_BENCH_CUT 0
+#endif
+/* Bench-only: 1 = skip the per-packet tcflow_stats increments of keyed packets. */
+#ifndef TCFLOW_BENCH_NO_STATS
+#define TCFLOW_BENCH_NO_STATS 0
+#endif
+
+/* Bytes, packet and ext-header stats of a keyed packet. */
+static __always_inline void tcflow_count_ip(struct tcflow_stats *st, const struct tcflow_parsed *p,
+                                            __u32 dir, __u32 segs, __u64 bytes) {
+  __u64 per_pkt = segs > 1 ? bytes / segs : bytes;
+  int b;
+
+  st->bytes[dir & 1] += bytes;
+  st->ip_packets[p->ip_version == 6] += segs;
+  st->protocol[p->protocol] += segs;
+  if (per_pkt <= 64)
+    b = 0;
+  else if (per_pkt <= 128)
+    b = 1;
+  else if (per_pkt <= 256)
+    b = 2;
+  else if (per_pkt <= 512)
+    b = 3;
+  else if (per_pkt <= 1024)
+    b = 4;
+  else if (per_pkt <= 1280)
+    b = 5;
+  else if (per_pkt <= 1500)
+    b = 6;
+  else if (per_pkt <= 4096)
+    b = 7;
+  else if (per_pkt <= 9000)
+    b = 8;
+  else
+    b = 9;
+  st->size_hist[b] += segs;
+  if (p->has_icmp && p->ip_version == 6) st->icmp6_type[p->icmp_type] += segs;
+  if (p->ip_version == 6) {
+    __u32 d = p->ext_depth;
+    if (p->ext_deeper || d > TCFLOW_MAX_EXT_HEADERS) d = TCFLOW_MAX_EXT_HEADERS + 1;
+    asm volatile("" : "+r"(d)); /* keep the clamp where the verifier can see it */
+    if (d < TCFLOW_MAX_EXT_HEADERS + 2) st->ext_chain_depth[d] += segs;
+    if (p->ext_depth) {
+#pragma unroll
+      for (int k = 0; k < TCFLOW_EXT_HEADER_COUNT; k++)
+        if (p->ext_count[k]) st->ext_hdr[k] += (__u64)p->ext_count[k] * segs;
+    }
+  }
+}
+
+/* CLOCK_MONOTONIC_COARSE in ns. The coarse clock only moves on a tick, together with jiffies;
+ * bpf_jiffies64() is inlined into one load, so the helper call happens once per tick per CPU
+ * instead of once per packet. Same value and resolution as calling the helper every time. */
+static __always_inline __u64 tcflow_now(struct tcflow_pcpu *pc) {
+  __u64 j = bpf_jiffies64();
+  if (j != pc->clock_jiffies) {
+    pc->clock_ns = bpf_ktime_get_coarse_ns();
+    pc->clock_jiffies = j;
+  }
+  return pc->clock_ns;
+}
+
+/*
+ * Adds one packet to a slot. A flow slot is owned by one CPU (the index key carries the CPU,
+ * see tcflow_handle), and tc programs never nest on a CPU, so its counters take plain adds,
+ * like any per-CPU map value. Overflow records and slots of CPUs >= 255 are shared between
+ * CPUs and take atomic adds.
+ */
+static __always_inline void tcflow_meter(struct tcflow_slot *s, const struct tcflow_parsed *p,
+                                         __u32 segs, __u64 bytes, __u64 now, int shared) {
+  struct tcflow_flow_stats *fs = &s->stats;
+
+  if (shared) {
+    __sync_fetch_and_add(&fs->packets, segs);
+    __sync_fetch_and_add(&fs->bytes, bytes);
+  } else {
+    fs->packets += segs;
+    fs->bytes += bytes;
+  }
+  if (fs->last_seen_ns < now) fs->last_seen_ns = now;
+  /* tcp_flags shares an aligned 32-bit word with min_ttl/max_ttl; OR-ing zero bytes leaves
+   * those as they are (BPF atomics are 32/64-bit only). */
+  if (p->tcp_flags & ~fs->tcp_flags) {
+    if (shared)
+      __sync_fetch_and_or((__u32 *)&fs->tcp_flags, (__u32)p->tcp_flags);
+    else
+      fs->tcp_flags |= p->tcp_flags;
+  }
+  if (p->ttl < fs->min_ttl) fs->min_ttl = p->ttl;
+  if (p->ttl > fs->max_ttl) fs->max_ttl = p->ttl;
+  if (p->ext_bitmap & ~fs->ext_hdr_bitmap) {
+    if (shared)
+      __sync_fetch_and_or(&fs->ext_hdr_bitmap, p->ext_bitmap);
+    else
+      fs->ext_hdr_bitmap |= p->ext_bitmap;
+  }
+  if (p->ext_depth > fs->ext_hdr_depth) fs->ext_hdr_depth = p->ext_depth;
+  if (p->is_fragment && !fs->frag_id) fs->frag_id = p->frag_id;
+}
+
+/* Fills a fresh slot nobody else can see yet: plain stores. */
+static __always_inline void tcflow_init_slot(struct tcflow_slot *s, const struct tcflow_parsed *p,
+                                             __u32 ifindex, __u32 other, __u32 mark, __u8 dir,
+                                             __u32 segs, __u64 bytes, __u64 now) {
+  struct tcflow_flow_key *k = &s->key;
+  struct tcflow_flow_stats *fs = &s->stats;
+
+  k->ifindex = ifindex;
+  k->other_ifindex = other;
+  if (p->ip_version == 4) {
+    __u32 *sa = (__u32 *)k->src_addr, *da = (__u32 *)k->dst_addr;
+    sa[0] = 0;
+    sa[1] = 0;
+    sa[2] = bpf_htonl(0xffff);
+    sa[3] = p->src4;
+    da[0] = 0;
+    da[1] = 0;
+    da[2] = bpf_htonl(0xffff);
+    da[3] = p->dst4;
+  } else {
+    __u64 *sa = (__u64 *)k->src_addr, *da = (__u64 *)k->dst_addr; /* 8-aligned in the slot */
+    sa[0] = p->src6[0];
+    sa[1] = p->src6[1];
+    da[0] = p->dst6[0];
+    da[1] = p->dst6[1];
+  }
+  k->src_port = p->src_port;
+  k->dst_port = p->dst_port;
+  k->vlan_id = tcflow_cfg_key_vlan ? p->vlan_id : 0;
+  k->inner_vlan_id = tcflow_cfg_key_vlan ? p->inner_vlan_id : 0;
+  k->mark = mark;
+  k->ip_version = p->ip_version;
+  k->protocol = p->protocol;
+  k->direction = dir;
+  k->key_flags = p->key_flags;
+
+  fs->packets = segs;
+  fs->bytes = bytes;
+  fs->first_seen_ns = now;
+  fs->last_seen_ns = now;
+  fs->flow_label = p->flow_label;
+  fs->frag_id = p->is_fragment ? p->frag_id : 0;
+  fs->ext_hdr_bitmap = p->ext_bitmap;
+  fs->tcp_flags = p->tcp_flags;
+  fs->min_ttl = p->ttl;
+  fs->max_ttl = p->ttl;
+  fs->tos = p->tos;
+  fs->ext_hdr_depth = p->ext_depth;
+  fs->reserved = 0;
+}
+
+/* Table full: fold the packet into the per-interface/direction overflow record. */
+static __always_inline void tcflow_overflow(struct tcflow_stats *st, struct tcflow_control *ctl,
+                                            __u64 gen, __u32 half_base, __u32 half,
+                                            const struct tcflow_parsed *p, __u32 ifindex,
+                                            __u8 dir, __u32 segs, __u64 bytes, __u64 now) {
+  struct tcflow_overflow_key ok = {.generation = gen, .ifindex = ifindex, .direction = dir};
+  struct tcflow_slot *s;
+  __u32 *idx = bpf_map_lookup_elem(&tcflow_ovf_idx, &ok);
+
+  if (idx) {
+    __u32 i = half_base + tcflow_cfg_slots_per_half + *idx;
+    s = bpf_map_lookup_elem(&tcflow_slots, &i);
+    if (s) {
+      st->flows_not_created += segs;
+      tcflow_meter(s, p, segs, bytes, now, 1);
+      return;
+    }
+  } else {
+    __u32 o = __sync_fetch_and_add(&ctl->next_overflow_slot[half], 1);
+    if (o < TCFLOW_OVERFLOW_SLOTS) {
+      __u32 i = half_base + tcflow_cfg_slots_per_half + o;
+      s = bpf_map_lookup_elem(&tcflow_slots, &i);
+      if (s) {
+        tcflow_init_slot(s, p, ifindex, 0, 0, dir, segs, bytes, now);
+        /* Only the interface and direction identify an overflow record. */
+        __builtin_memset(s->key.src_addr, 0, 16);
+        __builtin_memset(s->key.dst_addr, 0, 16);
+        s->key.src_port = 0;
+        s->key.dst_port = 0;
+        s->key.vlan_id = 0;
+        s->key.inner_vlan_id = 0;
+        s->key.ip_version = 0;
+        s->key.protocol = 0;
+        s->key.key_flags = TCFLOW_KEY_OVERFLOW;
+        s->stats.flow_label = 0;
+        s->stats.frag_id = 0;
+        s->stats.tos = 0;
+        st->flows_not_created += segs;
+        bpf_map_update_elem(&tcflow_ovf_idx, &ok, &o, BPF_ANY);
+        return;
+      }
+    }
+  }
+  st->overflow_lost += segs;
+}
+
+static __always_inline void tcflow_ndp_event(struct __sk_buff *skb, struct tcflow_stats *st,
+                                             const struct tcflow_parsed *p, __u8 dir,
+                                             __u64 now) {
+  struct tcflow_event *ev = bpf_ringbuf_reserve(&tcflow_events, sizeof(*ev), 0);
+  if (!ev) {
+    st->events_lost++;
+    return;
+  }
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  __u8 *icmp = data + (p->l4_off & 0x3fff);
+
+  ev->timestamp_ns = now;
+  ev->type = TCFLOW_EVENT_NDP;
+  ev->ifindex = skb->ifindex;
+  __builtin_memcpy(ev->src_addr, p->src6, 16);
+  __builtin_memcpy(ev->dst_addr, p->dst6, 16);
+  if (p->icmp_type >= 135 && (void *)(icmp + 24) <= data_end)
+    __builtin_memcpy(ev->target_addr, icmp + 8, 16); /* NS, NA, redirect: target at 8 */
+  else
+    __builtin_memset(ev->target_addr, 0, 16);
+  ev->direction = dir;
+  ev->icmp_type = p->icmp_type;
+  ev->icmp_code = p->icmp_code;
+  ev->ext_depth = p->ext_depth;
+  ev->ext_hdr_bitmap = p->ext_bitmap;
+  bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void tcflow_ext_event(struct __sk_buff *skb, struct tcflow_stats *st,
+                                             const struct tcflow_parsed *p, __u8 dir,
+                                             __u64 now) {
+  struct tcflow_event *ev = bpf_ringbuf_reserve(&tcflow_events, sizeof(*ev), 0);
+  if (!ev) {
+    st->events_lost++;
+    return;
+  }
+  ev->timestamp_ns = now;
+  ev->type = TCFLOW_EVENT_EXT_CHAIN_DEEP;
+  ev->ifindex = skb->ifindex;
+  __builtin_memcpy(ev->src_addr, p->src6, 16);
+  __builtin_memcpy(ev->dst_addr, p->dst6, 16);
+  __builtin_memset(ev->target_addr, 0, 16);
+  ev->direction = dir;
+  ev->icmp_type = 0;
+  ev->icmp_code = 0;
+  ev->ext_depth = p->ext_deeper ? TCFLOW_MAX_EXT_HEADERS + 1 : p->ext_depth;
+  ev->ext_hdr_bitmap = p->ext_bitmap;
+  bpf_ringbuf_submit(ev, 0);
+}
+
+/*
+ * The index keys are built as 64-bit words in registers (the layouts of
+ * tcflow_index_key_v4/_v6 on a little-endian target, which BPF objects here are: bpfel),
+ * compared against the per-CPU cache in registers, and stored to the stack only on a cache
+ * miss. Building them field by field would cost narrow stores followed by wide loads.
+ */
+_Static_assert(sizeof(struct tcflow_index_key_v4) == 40, "v4 key is 5 words");
+_Static_assert(sizeof(struct tcflow_index_key_v6) == 64, "v6 key is 8 words");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v4, src_port) == 24, "v4 word 3");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v4, mark) == 32, "v4 word 4");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v6, src_port) == 48, "v6 word 6");
+_Static_assert(__builtin_offsetof(struct tcflow_index_key_v6, mark) == 56, "v6 word 7");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "key words assume a little-endian BPF target"
+#endif
+
+union tcflow_key_v4_words {
+  struct tcflow_index_key_v4 k;
+  __u64 w[TCFLOW_KEY_WORDS_V4];
+};
+
+union tcflow_key_v6_words {
+  struct tcflow_index_key_v6 k;
+  __u64 w[TCFLOW_KEY_WORDS_V6];
+};
+
+static __always_inline __u32 tcflow_fold(__u64 x) {
+  x ^= x >> 32;
+  return (__u32)x * 0x9E3779B1u;
+}
+
+/* Takes a new slot for the packet's flow; returns its index in the half, or -1 (full). */
+static __always_inline int tcflow_new_slot(struct tcflow_control *ctl, __u32 half,
+                                           __u32 half_base, struct tcflow_slot **out) {
+  __u32 n = __sync_fetch_and_add(&ctl->next_slot[half], 1);
+  if (n >= tcflow_cfg_slots_per_half) return -1;
+  __u32 i = half_base + n;
+  *out = bpf_map_lookup_elem(&tcflow_slots, &i);
+  if (!*out) return -1;
+  return n;
+}
+
+/*
+ * The packet looked cut short (`prev`). If the skb holds more bytes than its linear part,
+ * the headers may sit in paged data (drivers using napi_gro_frags): make up to 512 bytes
+ * linear (this moves bytes, never changes them) and parse again. A packet that is really
+ * short comes back with `prev` untouched. Out of line (global) so the common path pays
+ * nothing for it.
+ */
+__attribute__((noinline)) int tcflow_parse_again(struct __sk_buff *skb, struct tcflow_parsed *p,
+                                                 int gso, int prev) {
+  if (!p) return prev;
+  __u32 len = skb->len;
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  if (len > 0xffff) len = 0xffff; /* bounded for the verifier; 512 is all we would pull */
+  if (data + len <= data_end) return prev; /* all linear: really cut short */
+  if (bpf_skb_pull_data(skb, len < 512 ? len : 512)) return prev;
+  return tcflow_parse(skb, p, gso);
+}
+
+static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
+  __u32 zero = 0;
+  struct tcflow_stats *st = bpf_map_lookup_elem(&tcflow_stats, &zero);
+  struct tcflow_control *ctl = bpf_map_lookup_elem(&tcflow_control, &zero);
+  struct tcflow_pcpu *pc = bpf_map_lookup_elem(&tcflow_pcpu, &zero);
+  if (!st || !ctl || !pc) return TCFLOW_VERDICT; /* cannot happen: 1-element arrays */
+
+  __u32 segs = skb->gso_segs;
+  if (segs == 0) segs = 1;
+  st->packets[dir & 1] += segs;
+  if (segs > 1) st->gso_packets++;
+
+  struct tcflow_parsed *p = &pc->parsed; /* per-CPU scratch: keeps the stack small */
+  int r = tcflow_parse(skb, p, segs > 1);
+  if (r == TCFLOW_PARSE_TRUNCATED_VLAN || r == TCFLOW_PARSE_TRUNCATED_IPV4 ||
+      r == TCFLOW_PARSE_TRUNCATED_IPV6 ||
+      (r == TCFLOW_PARSE_OK &&
+       (p->key_flags & (TCFLOW_KEY_L4_TRUNCATED | TCFLOW_KEY_EXT_CHAIN_TRUNCATED))))
+    r = tcflow_parse_again(skb, p, segs > 1, r);
+  if (TCFLOW_BENCH_CUT == 1) return TCFLOW_VERDICT;
+  if (r == TCFLOW_PARSE_NOT_IP) {
+    st->not_ip += segs;
+    return TCFLOW_VERDICT;
+  }
+  if (r != TCFLOW_PARSE_OK) {
+    __u32 ur = (__u32)r;
+    if (ur < TCFLOW_PARSE_RESULT_COUNT) st->parse_error[ur] += segs;
+    return TCFLOW_VERDICT;
+  }
+
+  /* IP bytes as on the wire: a super-packet repeats its headers once per segment. */
+  __u64 bytes = p->ip_len;
+  if (segs > 1) bytes = (__u64)(skb->len - p->l3_off) + (__u64)(segs - 1) * p->hdr_len;
+  if (!TCFLOW_BENCH_NO_STATS) tcflow_count_ip(st, p, dir, segs, bytes);
+  if (TCFLOW_BENCH_CUT == 2) return TCFLOW_VERDICT;
+
+  __u64 gen = *(volatile __u64 *)&ctl->generation;
+  __u32 half = gen & 1;
+  __u32 half_base = half * tcflow_half_stride(tcflow_cfg_slots_per_half);
+  __u64 now = tcflow_now(pc);
+  __u32 ifindex = skb->ifindex;
+  __u32 other = dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0;
+  __u32 mark = tcflow_cfg_key_mark ? skb->mark : 0;
+  __u16 vlan = tcflow_cfg_key_vlan ? p->vlan_id : 0;
+  __u16 ivlan = tcflow_cfg_key_vlan ? p->inner_vlan_id : 0;
+  struct tcflow_slot *s = 0;
+  __u32 slot_i;
+
+  const __u64 w1 = (__u64)ifindex | (__u64)other << 32;
+  const __u64 wp = (__u64)p->src_port | (__u64)p->dst_port << 16 | (__u64)vlan << 32 |
+                   (__u64)ivlan << 48;
+  /* The slot's owner: this CPU (+1) in the key's last byte, so each CPU counts a flow in a
+   * slot of its own with plain adds (the drain merges a flow's slots by key). CPUs past 254
+   * share owner 0, whose slots are updated atomically. */
+  const __u32 cpu = bpf_get_smp_processor_id();
+  const __u8 owner = cpu < 255 ? cpu + 1 : 0;
+  const __u64 wm = (__u64)mark | (__u64)p->protocol << 32 | (__u64)dir << 40 |
+                   (__u64)p->key_flags << 48 | (__u64)owner << 56;
+  if (p->ip_version == 4) {
+    const __u64 wa = (__u64)p->src4 | (__u64)p->dst4 << 32;
+    struct tcflow_cache_v4 *c = 0;
+    if (tcflow_cfg_flow_cache) {
+      c = &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
+      if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
+                       (c->key[3] ^ wp) | (c->key[4] ^ wm)) == 0) {
+        __u32 i = half_base + c->slot;
+        s = bpf_map_lookup_elem(&tcflow_slots, &i);
+        if (s) goto existing;
+      }
+    }
+    union tcflow_key_v4_words k;
+    k.w[0] = gen;
+    k.w[1] = w1;
+    k.w[2] = wa;
+    k.w[3] = wp;
+    k.w[4] = wm;
+    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v4, &k.k);
+    if (v) {
+      slot_i = *v;
+      __u32 i = half_base + slot_i;
+      s = bpf_map_lookup_elem(&tcflow_slots, &i);
+    } else {
+      int n = tcflow_new_slot(ctl, half, half_base, &s);
+      if (n < 0 || !s) goto overflow;
+      slot_i = n;
+      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
+      bpf_map_update_elem(&tcflow_idx_v4, &k.k, &slot_i, BPF_ANY);
+    }
+    if (!s) goto overflow; /* cannot happen: index values are always < slots_per_half */
+    if (c) {
+      c->key[0] = gen;
+      c->key[1] = w1;
+      c->key[2] = wa;
+      c->key[3] = wp;
+      c->key[4] = wm;
+      c->slot = slot_i;
+      c->valid = 1;
+    }
+    if (v) goto existing;
+    goto events;
+  } else {
+    const __u64 s0 = p->src6[0], s1 = p->src6[1], d0 = p->dst6[0], d1 = p->dst6[1];
+    struct tcflow_cache_v6 *c = 0;
+    if (tcflow_cfg_flow_cache) {
+      c = &pc->v6[(tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1)];
+      if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ s0) |
+                       (c->key[3] ^ s1) | (c->key[4] ^ d0) | (c->key[5] ^ d1) |
+                       (c->key[6] ^ wp) | (c->key[7] ^ wm)) == 0) {
+        __u32 i = half_base + c->slot;
+        s = bpf_map_lookup_elem(&tcflow_slots, &i);
+        if (s) goto existing;
+      }
+    }
+    union tcflow_key_v6_words k;
+    k.w[0] = gen;
+    k.w[1] = w1;
+    k.w[2] = s0;
+    k.w[3] = s1;
+    k.w[4] = d0;
+    k.w[5] = d1;
+    k.w[6] = wp;
+    k.w[7] = wm;
+    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v6, &k.k);
+    if (v) {
+      slot_i = *v;
+      __u32 i = half_base + slot_i;
+      s = bpf_map_lookup_elem(&tcflow_slots, &i);
+    } else {
+      int n = tcflow_new_slot(ctl, half, half_base, &s);
+      if (n < 0 || !s) goto overflow;
+      slot_i = n;
+      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
+      bpf_map_update_elem(&tcflow_idx_v6, &k.k, &slot_i, BPF_ANY);
+    }
+    if (!s) goto overflow;
+    if (c) {
+      c->key[0] = gen;
+      c->key[1] = w1;
+      c->key[2] = s0;
+      c->key[3] = s1;
+      c->key[4] = d0;
+      c->key[5] = d1;
+      c->key[6] = wp;
+      c->key[7] = wm;
+      c->slot = slot_i;
+      c->valid = 1;
+    }
+    if (v) goto existing;
+    goto events;
+  }
+
+existing:
+  if (TCFLOW_BENCH_CUT == 3) return TCFLOW_VERDICT;
+  tcflow_meter(s, p, segs, bytes, now, owner == 0);
+  goto events;
+overflow:
+  tcflow_overflow(st, ctl, gen, half_base, half, p, ifindex, dir, segs, bytes, now);
+events:
+  if (p->ip_version == 6) {
+    if (tcflow_cfg_ndp_events && p->has_icmp && p->icmp_type >= 133 && p->icmp_type <= 137)
+      tcflow_ndp_event(skb, st, p, dir, now);
+    if (tcflow_cfg_ext_alert_depth &&
+        (p->ext_deeper || p->ext_depth > tcflow_cfg_ext_alert_depth))
+      tcflow_ext_event(skb, st, p, dir, now);
+  }
+  return TCFLOW_VERDICT;
+}
+
+SEC("tc")
+int tcflow_ingress(struct __sk_buff *skb) { return tcflow_handle(skb, TCFLOW_DIR_INGRESS); }
+
+SEC("tc")
+int tcflow_egress(struct __sk_buff *skb) { return tcflow_handle(skb, TCFLOW_DIR_EGRESS); }
+
+char LICENSE[] SEC("license") = "GPL";
