@@ -1,0 +1,521 @@
+// A real Prometheus (Debian's /usr/bin/prometheus) scrapes tcflowd on the namespace router
+// h1 - rt - h2 and its HTTP API returns exactly the traffic the test sent: N neighbour
+// solicitations crafted by the test (with their targets also in `flowctl events`), M UDP
+// datagrams with a hop-by-hop header, and a known number of pings on both legs. Then
+// `promtool check metrics` has nothing to say about a scrape of tcflowd, the alert rules
+// load into Prometheus with every rule healthy, and every metric name the Grafana
+// dashboard uses is in that scrape.
+//
+// Exact NDP counts need a quiet link: the kernel's own neighbour discovery would add NS
+// (duplicate address detection, address resolution, unreachability probes) and RS. So this
+// router is built with, in every namespace before any link exists: accept_dad=0,
+// router_solicitations=0 and fast unsolicited MLD reports (they carry a hop-by-hop header,
+// and are over long before tcflowd starts); and permanent neighbour entries for every IPv6
+// next hop, so no address resolution or NUD probe ever happens. The test also checks the
+// counters are 0 before it sends anything, so stray NDP or MLD would fail it, not hide.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netlink/netlink.h>
+#include <netlink/route/neighbour.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "daemon/control/json.h"
+#include "gtest/gtest.h"
+#include "tests/ipfix_test_support.h"
+#include "tests/tcflowd_test_support.h"
+
+namespace tcflow::testing {
+namespace {
+
+constexpr char kPrometheus[] = "/usr/bin/prometheus";
+constexpr char kPromtool[] = "/usr/bin/promtool";
+constexpr char kPython[] = "/usr/bin/python3";
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir != nullptr ? srcdir : ".", "/tcflow/", path);
+}
+
+absl::Status WriteSysctl(const Namespace& ns, const std::string& path, const std::string& value) {
+  return ns.Run([&]() -> absl::Status {
+    std::ofstream f("/proc/sys/" + path);
+    f << value << "\n";
+    f.close();
+    return f.good() ? absl::OkStatus()
+                    : absl::InternalError(absl::StrCat(ns.name(), ": cannot write ", path));
+  });
+}
+
+absl::StatusOr<std::vector<uint8_t>> MacOf(const Namespace& ns, const std::string& ifname) {
+  std::vector<uint8_t> mac(6);
+  absl::Status s = ns.Run([&]() -> absl::Status {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq req{};
+    std::snprintf(req.ifr_name, sizeof(req.ifr_name), "%s", ifname.c_str());
+    int rc = ioctl(fd, SIOCGIFHWADDR, &req);
+    close(fd);
+    if (rc != 0) return absl::InternalError(absl::StrCat("SIOCGIFHWADDR ", ifname));
+    std::memcpy(mac.data(), req.ifr_hwaddr.sa_data, 6);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return mac;
+}
+
+// A permanent neighbour entry: the kernel never solicits or probes it.
+absl::Status AddStaticNeighbour(const Namespace& ns, const std::string& ifname,
+                                const std::string& ip, const std::vector<uint8_t>& mac) {
+  auto index = ns.IfIndex(ifname);
+  if (!index.ok()) return index.status();
+  return ns.Run([&]() -> absl::Status {
+    nl_sock* sock = nl_socket_alloc();
+    if (sock == nullptr || nl_connect(sock, NETLINK_ROUTE) < 0) {
+      if (sock != nullptr) nl_socket_free(sock);
+      return absl::InternalError("netlink socket");
+    }
+    nl_addr* dst = nullptr;
+    nl_addr_parse(ip.c_str(), AF_INET6, &dst);
+    nl_addr* ll = nl_addr_build(AF_LLC, mac.data(), mac.size());
+    rtnl_neigh* n = rtnl_neigh_alloc();
+    rtnl_neigh_set_ifindex(n, *index);
+    rtnl_neigh_set_dst(n, dst);
+    rtnl_neigh_set_lladdr(n, ll);
+    rtnl_neigh_set_state(n, NUD_PERMANENT);
+    int rc = rtnl_neigh_add(sock, n, NLM_F_CREATE | NLM_F_REPLACE);
+    rtnl_neigh_put(n);
+    nl_addr_put(ll);
+    if (dst != nullptr) nl_addr_put(dst);
+    nl_socket_free(sock);
+    return rc < 0 ? absl::InternalError(absl::StrCat("neighbour ", ip, " on ", ifname, ": ",
+                                                     nl_geterror(rc)))
+                   : absl::OkStatus();
+  });
+}
+
+// Router::Create's topology and addresses, with the quiet IPv6 set-up described above.
+absl::StatusOr<Router> QuietRouter(const std::string& tag) {
+  Router r;
+  for (auto [slot, name] : {std::pair{&r.h1, "h1"}, {&r.rt, "rt"}, {&r.h2, "h2"}}) {
+    auto ns = Namespace::Create(tag + name);
+    if (!ns.ok()) return ns.status();
+    *slot = std::move(*ns);
+    for (const char* conf : {"all", "default"}) {
+      const std::string base = absl::StrCat("net/ipv6/conf/", conf, "/");
+      for (auto [key, value] : {std::pair{"accept_dad", "0"},
+                                {"router_solicitations", "0"},
+                                {"mldv1_unsolicited_report_interval", "1"},
+                                {"mldv2_unsolicited_report_interval", "1"}}) {
+        if (absl::Status s = WriteSysctl(**slot, base + key, value); !s.ok()) return s;
+      }
+    }
+  }
+  // Forwarding before the links exist: rt's legs join ff02::2 when created, not later.
+  for (const char* path : {"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"}) {
+    if (absl::Status s = WriteSysctl(*r.rt, path, "1"); !s.ok()) return s;
+  }
+  for (absl::Status s : {
+           CreateVethPair(*r.h1, "e0", *r.rt, "r1"),
+           CreateVethPair(*r.rt, "r2", *r.h2, "e0"),
+           r.h1->AddAddress("e0", "10.61.1.1/24"),
+           r.h1->AddAddress("e0", "fd61:1::1/64"),
+           r.rt->AddAddress("r1", "10.61.1.254/24"),
+           r.rt->AddAddress("r1", "fd61:1::fe/64"),
+           r.rt->AddAddress("r2", "10.61.2.254/24"),
+           r.rt->AddAddress("r2", "fd61:2::fe/64"),
+           r.h2->AddAddress("e0", "10.61.2.1/24"),
+           r.h2->AddAddress("e0", "fd61:2::1/64"),
+           r.h1->AddRoute("default", "10.61.1.254"),
+           r.h1->AddRoute("default", "fd61:1::fe"),
+           r.h2->AddRoute("default", "10.61.2.254"),
+           r.h2->AddRoute("default", "fd61:2::fe"),
+       }) {
+    if (!s.ok()) return s;
+  }
+  auto h1_mac = MacOf(*r.h1, "e0"), r1_mac = MacOf(*r.rt, "r1");
+  auto r2_mac = MacOf(*r.rt, "r2"), h2_mac = MacOf(*r.h2, "e0");
+  for (const auto* m : {&h1_mac, &r1_mac, &r2_mac, &h2_mac}) {
+    if (!m->ok()) return m->status();
+  }
+  for (absl::Status s : {
+           AddStaticNeighbour(*r.h1, "e0", "fd61:1::fe", *r1_mac),
+           AddStaticNeighbour(*r.rt, "r1", "fd61:1::1", *h1_mac),
+           AddStaticNeighbour(*r.rt, "r2", "fd61:2::1", *h2_mac),
+           AddStaticNeighbour(*r.h2, "e0", "fd61:2::fe", *r2_mac),
+       }) {
+    if (!s.ok()) return s;
+  }
+  auto r1 = r.rt->IfIndex("r1");
+  auto r2 = r.rt->IfIndex("r2");
+  if (!r1.ok()) return r1.status();
+  if (!r2.ok()) return r2.status();
+  r.r1 = *r1;
+  r.r2 = *r2;
+  return r;
+}
+
+// `targets.size()` neighbour solicitations from h1's e0 (source fd61:1::1, with a source
+// link-layer address option), each to its target's solicited-node multicast group. Nobody
+// owns the targets, so nothing answers and no neighbour entry changes.
+absl::Status SendNeighbourSolicitations(const Namespace& h1, const std::vector<std::string>& targets,
+                                        const std::vector<uint8_t>& mac) {
+  auto ifindex = h1.IfIndex("e0");
+  if (!ifindex.ok()) return ifindex.status();
+  return h1.Run([&]() -> absl::Status {
+    int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+    if (fd < 0) return absl::InternalError("raw ICMPv6 socket");
+    int hops = 255;  // RFC 4861: NDP is only valid with hop limit 255
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops));
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &*ifindex, sizeof(*ifindex));
+    sockaddr_in6 src{};
+    src.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "fd61:1::1", &src.sin6_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
+      close(fd);
+      return absl::InternalError("bind fd61:1::1");
+    }
+    for (const std::string& target : targets) {
+      uint8_t pkt[32] = {};
+      pkt[0] = ND_NEIGHBOR_SOLICIT;  // code 0; the kernel fills in the checksum
+      in6_addr t{};
+      inet_pton(AF_INET6, target.c_str(), &t);
+      std::memcpy(pkt + 8, &t, 16);
+      pkt[24] = ND_OPT_SOURCE_LINKADDR;
+      pkt[25] = 1;  // 8 octets
+      std::memcpy(pkt + 26, mac.data(), 6);
+      sockaddr_in6 dst{};
+      dst.sin6_family = AF_INET6;
+      dst.sin6_scope_id = *ifindex;
+      inet_pton(AF_INET6, "ff02::1:ff00:0", &dst.sin6_addr);
+      std::memcpy(&dst.sin6_addr.s6_addr[13], &t.s6_addr[13], 3);
+      if (sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) !=
+          static_cast<ssize_t>(sizeof(pkt))) {
+        close(fd);
+        return absl::InternalError(absl::StrCat("sendto NS ", target, ": ", std::strerror(errno)));
+      }
+    }
+    close(fd);
+    return absl::OkStatus();
+  });
+}
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", c);
+    }
+  }
+  return out;
+}
+
+// Prometheus' HTTP API (`/api/v1/query`): the value of a one-element instant vector;
+// nullopt when the vector is empty.
+absl::StatusOr<std::optional<double>> Query(const Namespace& ns, uint16_t port,
+                                            const std::string& expr) {
+  auto body = HttpGet(ns, port, "/api/v1/query?query=" + UrlEncode(expr));
+  if (!body.ok()) return body.status();
+  auto json = control::ParseJson(*body);
+  if (!json.ok()) return json.status();
+  if (json->GetString("status") != "success") {
+    return absl::InternalError(absl::StrCat("query ", expr, ": ", *body));
+  }
+  const control::JsonValue* data = json->Find("data");
+  const control::JsonValue* result = data != nullptr ? data->Find("result") : nullptr;
+  if (result == nullptr || !result->is_array()) return absl::InternalError(*body);
+  if (result->items().empty()) return std::optional<double>();
+  if (result->items().size() != 1) {
+    return absl::InternalError(absl::StrCat("query ", expr, ": more than one series: ", *body));
+  }
+  const control::JsonValue* value = result->items()[0].Find("value");
+  double v = 0;
+  if (value == nullptr || value->items().size() != 2 ||
+      !absl::SimpleAtod(value->items()[1].text(), &v)) {
+    return absl::InternalError(*body);
+  }
+  return std::optional<double>(v);
+}
+
+// Runs a host tool with `stdin_path` as its input; exit code and stdout+stderr.
+RunResult RunTool(const std::vector<std::string>& argv, const std::string& stdin_path,
+                  const std::string& out_path) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int in = stdin_path.empty() ? open("/dev/null", O_RDONLY | O_CLOEXEC)
+                              : open(stdin_path.c_str(), O_RDONLY | O_CLOEXEC);
+  int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(in);
+  close(out);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  RunResult r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream f(out_path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  r.out = ss.str();
+  return r;
+}
+
+struct Expectation {
+  std::string expr;
+  double want;
+};
+
+TEST(PrometheusScrapeTest, RealPrometheusSeesExactTraffic) {
+  for (const char* tool : {kPrometheus, kPromtool, kPython}) {
+    ASSERT_EQ(access(tool, X_OK), 0)
+        << tool << " missing (Debian packages prometheus, python3; tools/bootstrap.sh)";
+  }
+  auto router = QuietRouter("tps");
+  ASSERT_TRUE(router.ok()) << router.status();
+  Router& r = *router;
+  testsupport::TempDir dir("prometheus_scrape");
+  ScopedPinDir pin_dir(absl::StrCat("/sys/fs/bpf/tcflowd_prom_", getpid()));
+
+  auto sink = IpfixSink::Start(*r.rt);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  DaemonConfig cfg;
+  cfg.dir = dir.path();
+  cfg.pin_path = pin_dir.path();
+  cfg.udp_collectors = {(*sink)->port()};
+  const uint16_t metrics_port = FreeTcpPortIn(*r.rt);
+  cfg.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
+  auto daemon = Daemon::Start(*r.rt, cfg, 2);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+
+  // Prometheus inside rt (setns before exec), on rt's loopback, its own storage, the
+  // tcflow alert rules loaded; scraping tcflowd every second.
+  const uint16_t prom_port = FreeTcpPortIn(*r.rt);
+  const std::string prom_config = dir.path() + "/prometheus.yml";
+  ASSERT_TRUE(WriteFile(prom_config,
+                        absl::StrCat("global:\n"
+                                     "  scrape_interval: 1s\n"
+                                     "  scrape_timeout: 1s\n"
+                                     "  evaluation_interval: 1s\n"
+                                     "rule_files:\n"
+                                     "  - ", Runfile("deploy/prometheus/tcflow-alerts.yml"), "\n"
+                                     "scrape_configs:\n"
+                                     "  - job_name: tcflow\n"
+                                     "    static_configs:\n"
+                                     "      - targets: ['127.0.0.1:", metrics_port, "']\n"))
+                  .ok());
+  Process prometheus({kPrometheus, "--config.file=" + prom_config,
+                      "--storage.tsdb.path=" + dir.path() + "/tsdb",
+                      absl::StrCat("--web.listen-address=127.0.0.1:", prom_port),
+                      "--log.level=warn"},
+                     dir.path() + "/prometheus.log", r.rt->path());
+  auto query = [&](const std::string& expr) { return Query(*r.rt, prom_port, expr); };
+  // Polls until every expectation holds; on timeout, fails listing what Prometheus said.
+  auto wait_for = [&](const std::vector<Expectation>& want, absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    std::string last;
+    for (;;) {
+      last.clear();
+      for (const Expectation& e : want) {
+        auto v = query(e.expr);
+        std::string got = !v.ok() ? v.status().ToString()
+                          : !v->has_value() ? "no data"
+                                            : absl::StrCat(**v);
+        if (!v.ok() || !v->has_value() || **v != e.want) {
+          absl::StrAppend(&last, "\n  ", e.expr, " = ", got, ", want ", e.want);
+        }
+      }
+      if (last.empty()) return true;
+      if (absl::Now() > deadline || !prometheus.running()) break;
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+    ADD_FAILURE() << "Prometheus (" << (prometheus.running() ? "running" : "exited")
+                  << ") did not report:" << last << "\nprometheus log:\n"
+                  << prometheus.Log();
+    return false;
+  };
+  ASSERT_TRUE(wait_for({{"up{job=\"tcflow\"}", 1}}, absl::Seconds(30)));
+
+  // Quiet before the test's traffic: no NS anywhere, no hop-by-hop header (MLD is over).
+  ASSERT_TRUE(wait_for(
+      {{"sum(tcflow_kernel_icmpv6_messages_total{type=\"135\"}) or vector(0)", 0},
+       {"sum(tcflow_icmpv6_messages_total{type=\"135\"}) or vector(0)", 0},
+       {"sum(tcflow_ipv6_extension_headers_total{type=\"hop_by_hop\"}) or vector(0)", 0}},
+      absl::Seconds(5)));
+
+  // flowctl events streams the NDP events while the NS go out.
+  constexpr int kSolicitations = 25, kHopByHop = 40, kPings6 = 7, kPings4 = 5;
+  std::vector<std::string> targets;
+  for (int i = 1; i <= kSolicitations; ++i) targets.push_back(absl::StrFormat("fd61:1::ac:%x", i));
+  RunResult events;
+  std::thread events_thread([&] {
+    events = Flowctl({"events", "--socket", cfg.control_socket(), "-n",
+                      absl::StrCat(kSolicitations), "-t", "20"});
+  });
+  absl::SleepFor(absl::Milliseconds(500));  // subscribed
+  auto h1_mac = MacOf(*r.h1, "e0");
+  ASSERT_TRUE(h1_mac.ok());
+  absl::Status ns_sent = SendNeighbourSolicitations(*r.h1, targets, *h1_mac);
+  events_thread.join();
+  ASSERT_TRUE(ns_sent.ok()) << ns_sent;
+
+  // The events stream had every NS the test sent, with its target, and nothing else.
+  EXPECT_EQ(events.code, 0) << events.err;
+  std::multiset<std::string> seen_targets;
+  for (absl::string_view line : absl::StrSplit(events.out, '\n', absl::SkipEmpty())) {
+    auto e = control::ParseJson(line);
+    ASSERT_TRUE(e.ok()) << line;
+    EXPECT_EQ(e->GetString("type"), "ndp") << line;
+    EXPECT_EQ(e->GetUint("icmp_type"), 135u) << line;
+    EXPECT_EQ(e->GetString("ifname"), "r1") << line;
+    EXPECT_EQ(e->GetString("direction"), "ingress") << line;
+    EXPECT_EQ(e->GetString("src"), "fd61:1::1") << line;
+    seen_targets.insert(e->GetString("target").value_or("(none)"));
+  }
+  EXPECT_EQ(seen_targets, std::multiset<std::string>(targets.begin(), targets.end()))
+      << events.out << events.err;
+
+  int received = 0;
+  auto hbh = UdpBurst(*r.h1, *r.h2, "fd61:2::1", 41000, 7000, kHopByHop, 64, &received,
+                      absl::ZeroDuration(), [](int fd) {
+                        // Hop-by-hop options header: one PadN option filling its 8 octets.
+                        uint8_t opts[8] = {0, 0, 1, 4, 0, 0, 0, 0};
+                        setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, opts, sizeof(opts));
+                      });
+  ASSERT_TRUE(hbh.ok()) << hbh.status();
+  ASSERT_EQ(received, kHopByHop);
+  int replies6 = 0, replies4 = 0;
+  ASSERT_TRUE(Echo(*r.h1, "fd61:2::1", kPings6, 56, &replies6).ok());
+  ASSERT_TRUE(Echo(*r.h1, "10.61.2.1", kPings4, 56, &replies4).ok());
+  ASSERT_EQ(replies6, kPings6);
+  ASSERT_EQ(replies4, kPings4);
+
+  auto sel = [](const std::string& ifname, const std::string& dir, const std::string& more) {
+    return absl::StrCat("{interface=\"", ifname, "\",direction=\"", dir, "\",", more, "}");
+  };
+  const std::vector<Expectation> want = {
+      // Neighbour solicitations: per interface (from flow records) and per packet (kernel).
+      {"sum(tcflow_icmpv6_messages_total" + sel("r1", "ingress", "type=\"135\",code=\"0\"") + ")",
+       kSolicitations},
+      {"sum(tcflow_icmpv6_messages_total{type=\"135\"})", kSolicitations},
+      {"sum(tcflow_kernel_icmpv6_messages_total{type=\"135\"})", kSolicitations},
+      // Hop-by-hop: every datagram crosses rt twice (r1 ingress, r2 egress).
+      {"sum(tcflow_ipv6_extension_headers_total{type=\"hop_by_hop\"})", 2 * kHopByHop},
+      {"sum(tcflow_ipv6_extension_chain_depth_total{depth=\"1\"})", 2 * kHopByHop},
+      {"sum(tcflow_packets_total" + sel("r1", "ingress", "ip_version=\"6\",protocol=\"udp\"") + ")",
+       kHopByHop},
+      {"sum(tcflow_packets_total" + sel("r2", "egress", "ip_version=\"6\",protocol=\"udp\"") + ")",
+       kHopByHop},
+      // Pings, on both legs, both ways.
+      {"sum(tcflow_icmpv6_messages_total" + sel("r1", "ingress", "type=\"128\",code=\"0\"") + ")",
+       kPings6},
+      {"sum(tcflow_icmpv6_messages_total" + sel("r2", "egress", "type=\"128\",code=\"0\"") + ")",
+       kPings6},
+      {"sum(tcflow_icmpv6_messages_total" + sel("r2", "ingress", "type=\"129\",code=\"0\"") + ")",
+       kPings6},
+      {"sum(tcflow_icmpv6_messages_total" + sel("r1", "egress", "type=\"129\",code=\"0\"") + ")",
+       kPings6},
+      {"sum(tcflow_packets_total" + sel("r1", "ingress", "ip_version=\"4\",protocol=\"icmp\"") + ")",
+       kPings4},
+      {"sum(tcflow_packets_total" + sel("r2", "egress", "ip_version=\"4\",protocol=\"icmp\"") + ")",
+       kPings4},
+      {"sum(tcflow_packets_total" + sel("r2", "ingress", "ip_version=\"4\",protocol=\"icmp\"") + ")",
+       kPings4},
+      {"sum(tcflow_packets_total" + sel("r1", "egress", "ip_version=\"4\",protocol=\"icmp\"") + ")",
+       kPings4},
+      // Every IPv6 packet on r1 ingress: the NS, the datagrams, the echo requests.
+      {"sum(tcflow_packets_total" + sel("r1", "ingress", "ip_version=\"6\"") + ")",
+       kSolicitations + kHopByHop + kPings6},
+      {"tcflow_interface_attached" + sel("r1", "ingress", "job=\"tcflow\""), 1},
+      {"tcflow_interface_attached" + sel("r2", "egress", "job=\"tcflow\""), 1},
+      {"up{job=\"tcflow\"}", 1},
+  };
+  ASSERT_TRUE(wait_for(want, absl::Seconds(30)));
+  // Counted once: still the same a few scrapes later.
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_TRUE(wait_for(want, absl::ZeroDuration()));
+
+  // The alert rules are loaded and every rule evaluates without error.
+  {
+    std::string last;
+    bool healthy = false;
+    for (absl::Time deadline = absl::Now() + absl::Seconds(10); absl::Now() < deadline;) {
+      auto body = HttpGet(*r.rt, prom_port, "/api/v1/rules");
+      ASSERT_TRUE(body.ok()) << body.status();
+      last = *body;
+      auto json = control::ParseJson(*body);
+      ASSERT_TRUE(json.ok()) << *body;
+      int rules = 0, ok = 0;
+      for (const auto& g : json->Find("data")->Find("groups")->items()) {
+        for (const auto& rule : g.Find("rules")->items()) {
+          ++rules;
+          ok += rule.GetString("health") == "ok";
+        }
+      }
+      if (rules == 10 && ok == rules) {
+        healthy = true;
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+    EXPECT_TRUE(healthy) << last;
+  }
+
+  // A scrape of tcflowd: promtool has nothing to say, and it has every metric the
+  // dashboard uses.
+  auto scrape = HttpGet(*r.rt, metrics_port, "/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  const std::string scrape_file = dir.path() + "/scrape.txt";
+  ASSERT_TRUE(WriteFile(scrape_file, *scrape).ok());
+  RunResult lint = RunTool({kPromtool, "check", "metrics"}, scrape_file, dir.path() + "/lint.txt");
+  EXPECT_EQ(lint.code, 0) << lint.out;
+  EXPECT_EQ(lint.out, "") << "promtool check metrics";
+  RunResult dash = RunTool({kPython, Runfile("deploy/grafana/dashboard_check.py"),
+                            Runfile("deploy/grafana/tcflow-dashboard.json"), "--scrape",
+                            scrape_file},
+                           "", dir.path() + "/dashboard.txt");
+  EXPECT_EQ(dash.code, 0) << dash.out;
+  std::printf("dashboard check: %s", dash.out.c_str());
+
+  prometheus.Signal(SIGTERM);
+  EXPECT_EQ(prometheus.Wait(absl::Seconds(15)), 0) << prometheus.Log();
+  (*daemon)->process().Signal(SIGTERM);
+  EXPECT_EQ((*daemon)->process().Wait(absl::Seconds(15)), 0) << (*daemon)->process().Log();
+}
+
+}  // namespace
+}  // namespace tcflow::testing
