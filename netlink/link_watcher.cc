@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <future>
 #include <memory>
@@ -86,6 +87,28 @@ void LinkWatcher::Stop() {
   thread_.join();
 }
 
+std::vector<LinkProblem> LinkWatcher::Problems() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<LinkProblem> problems;
+  for (const auto& [ifindex, problem] : problems_) problems.push_back(problem);
+  return problems;
+}
+
+uint64_t LinkWatcher::repairs() const {
+  absl::MutexLock lock(&mu_);
+  return repairs_;
+}
+
+void LinkWatcher::SetProblem(const LinkInfo& link, bool ingress, bool egress, std::string reason) {
+  absl::MutexLock lock(&mu_);
+  problems_[link.ifindex] = LinkProblem{link, ingress, egress, std::move(reason)};
+}
+
+void LinkWatcher::ClearProblem(int ifindex) {
+  absl::MutexLock lock(&mu_);
+  problems_.erase(ifindex);
+}
+
 std::vector<LinkInfo> LinkWatcher::Attached() const {
   absl::MutexLock lock(&mu_);
   std::vector<LinkInfo> links;
@@ -115,13 +138,24 @@ void LinkWatcher::Run(std::function<void(absl::Status)> started) {
 
   pollfd fds[2] = {{events_->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
-    int n = poll(fds, 2, -1);
+    int timeout_ms = -1;
+    if (!repairs_due_.empty()) {
+      absl::Time next = absl::InfiniteFuture();
+      for (const auto& [ifindex, repair] : repairs_due_) next = std::min(next, repair.due);
+      timeout_ms = static_cast<int>(
+          std::max<int64_t>(0, absl::ToInt64Milliseconds(next - absl::Now()) + 1));
+    }
+    int n = poll(fds, 2, timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
       return;
     }
+    if (n == 0 || fds[0].revents == 0) {
+      if (fds[1].revents != 0) return;
+      RepairDue();
+      continue;
+    }
     if (fds[1].revents != 0) return;
-    if (fds[0].revents == 0) continue;
     // Drain everything queued, then verify suspicious deletions: by then a DELLINK that
     // explains them has been seen.
     for (;;) {
@@ -148,6 +182,28 @@ void LinkWatcher::Run(std::function<void(absl::Status)> started) {
       if (!status.ok() || !got_any) break;
     }
     VerifyPending();
+    RepairDue();
+  }
+}
+
+void LinkWatcher::RepairDue() {
+  const absl::Time now = absl::Now();
+  std::vector<int> due;
+  for (const auto& [ifindex, repair] : repairs_due_) {
+    if (repair.due <= now) due.push_back(ifindex);
+  }
+  for (int ifindex : due) {
+    Repair repair = repairs_due_[ifindex];
+    repairs_due_.erase(ifindex);
+    auto link = seen_.find(ifindex);
+    if (link == seen_.end()) continue;  // gone meanwhile
+    AttachLink(link->second, WatchEvent::Kind::kReattached);
+    if (failed_.count(ifindex) > 0) {
+      // Still failing (e.g. a foreign filter took the priority): try again, less often.
+      failed_.erase(ifindex);
+      const absl::Duration wait = std::min(repair.wait * 2, absl::Seconds(30));
+      repairs_due_[ifindex] = Repair{now + wait, wait};
+    }
   }
 }
 
@@ -205,15 +261,21 @@ void LinkWatcher::AttachLink(const LinkInfo& link, WatchEvent::Kind success_kind
   absl::Status status = attacher_->Attach(link, options_.direction, options_.programs);
   if (status.ok()) {
     failed_.erase(link.ifindex);
+    repairs_due_.erase(link.ifindex);
     {
       absl::MutexLock lock(&mu_);
       attached_[link.ifindex] = link;
+      problems_.erase(link.ifindex);
+      if (success_kind == WatchEvent::Kind::kReattached) ++repairs_;
     }
     Emit(success_kind, link);
   } else {
     {
       absl::MutexLock lock(&mu_);
       attached_.erase(link.ifindex);
+      problems_[link.ifindex] =
+          LinkProblem{link, Includes(options_.direction, Hook::kIngress),
+                      Includes(options_.direction, Hook::kEgress), std::string(status.message())};
     }
     failed_.insert(link.ifindex);
     Emit(WatchEvent::Kind::kAttachFailed, link, status);
@@ -235,6 +297,7 @@ void LinkWatcher::OnLink(const LinkInfo& link) {
     if (attached) attached_[link.ifindex] = link;
   }
   if (selected && !attached) {
+    if (repairs_due_.count(link.ifindex) > 0) return;  // the repair timer puts it back
     // A failed attach is retried when something changed that could make it work.
     if (first_sight || renamed || came_up || failed_.count(link.ifindex) == 0) {
       AttachLink(link, WatchEvent::Kind::kAttached);
@@ -248,6 +311,8 @@ void LinkWatcher::OnLink(const LinkInfo& link) {
     Emit(WatchEvent::Kind::kDetached, link, status);
   } else if (!selected) {
     failed_.erase(link.ifindex);
+    repairs_due_.erase(link.ifindex);
+    ClearProblem(link.ifindex);
   }
 }
 
@@ -255,10 +320,12 @@ void LinkWatcher::OnLinkGone(const LinkInfo& link) {
   seen_.erase(link.ifindex);
   failed_.erase(link.ifindex);
   pending_verify_.erase(link.ifindex);
+  repairs_due_.erase(link.ifindex);
   bool was_attached;
   {
     absl::MutexLock lock(&mu_);
     was_attached = attached_.erase(link.ifindex) > 0;
+    problems_.erase(link.ifindex);
   }
   attacher_->Forget(link.ifindex);
   if (was_attached) Emit(WatchEvent::Kind::kForgotten, link);
@@ -276,6 +343,7 @@ void LinkWatcher::VerifyPending() {
       link = it->second;
     }
     bool complete = true;
+    bool missing[2] = {false, false};  // ingress, egress
     absl::Status error;
     for (Hook hook : {Hook::kIngress, Hook::kEgress}) {
       if (!Includes(options_.direction, hook)) continue;
@@ -284,16 +352,34 @@ void LinkWatcher::VerifyPending() {
         error = ours.status();
         break;
       }
-      if (ours->empty()) complete = false;
+      if (ours->empty()) {
+        complete = false;
+        missing[hook == Hook::kEgress] = true;
+      }
     }
     if (ErrnoOf(error) == ENODEV) continue;  // going away; DELLINK will follow
     if (complete && error.ok()) continue;
     {
       absl::MutexLock lock(&mu_);
       attached_.erase(ifindex);
+      if (error.ok()) {
+        problems_[ifindex] = LinkProblem{link, missing[0], missing[1], "tcflow filter missing"};
+      } else {
+        problems_[ifindex] = LinkProblem{link, Includes(options_.direction, Hook::kIngress),
+                                         Includes(options_.direction, Hook::kEgress),
+                                         std::string(error.message())};
+      }
     }
     Emit(WatchEvent::Kind::kFilterRemoved, link, error);
-    if (options_.reattach_removed) AttachLink(link, WatchEvent::Kind::kReattached);
+    if (!options_.reattach_removed) {
+      // Stays missing: re-attached only when the link itself changes (rename, up).
+      failed_.insert(ifindex);
+    } else if (options_.repair_delay <= absl::ZeroDuration()) {
+      AttachLink(link, WatchEvent::Kind::kReattached);
+    } else {
+      repairs_due_[ifindex] =
+          Repair{absl::Now() + options_.repair_delay, options_.repair_delay};
+    }
   }
 }
 

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "netlink/attach.h"
 #include "netlink/link.h"
 #include "netlink/selector.h"
@@ -51,11 +52,23 @@ struct WatcherOptions {
   AttachOptions attach;
   Programs programs;  // fds must stay open while the watcher runs
   bool reattach_removed = false;
+  // How long a removed filter stays missing before the repair: zero re-attaches in the pass
+  // that noticed the removal; tcflowd waits a second so its /ready shows the gap. A repair
+  // that fails is retried after twice the previous wait (at most 30 s).
+  absl::Duration repair_delay = absl::ZeroDuration();
   // Receive buffer of the notification socket. When it overflows (ENOBUFS) the watcher
   // re-reads everything from the kernel, so a small buffer costs time, never correctness.
   int event_buffer_bytes = 4 << 20;
   // Called on the watcher thread; must not block for long.
   std::function<void(const WatchEvent&)> on_event;
+};
+
+// A selected interface that is not (fully) metered, and why.
+struct LinkProblem {
+  LinkInfo link;
+  bool ingress = false;  // the hook is affected
+  bool egress = false;
+  std::string reason;    // "tcflow filter missing", or the attach error
 };
 
 class LinkWatcher {
@@ -70,6 +83,11 @@ class LinkWatcher {
   void Stop();
   // The interfaces currently attached.
   std::vector<LinkInfo> Attached() const;
+  // The selected interfaces whose filters are missing (removed behind tcflow's back, repair
+  // pending or failed) or could not be attached.
+  std::vector<LinkProblem> Problems() const;
+  // Filters found missing and put back since Start().
+  uint64_t repairs() const;
 
  private:
   explicit LinkWatcher(WatcherOptions options);
@@ -79,6 +97,9 @@ class LinkWatcher {
   void OnLink(const LinkInfo& link);
   void OnLinkGone(const LinkInfo& link);
   void VerifyPending();
+  void RepairDue();
+  void SetProblem(const LinkInfo& link, bool ingress, bool egress, std::string reason);
+  void ClearProblem(int ifindex);
   void AttachLink(const LinkInfo& link, WatchEvent::Kind success_kind);
   void Emit(WatchEvent::Kind kind, const LinkInfo& link, absl::Status status = {});
 
@@ -92,8 +113,15 @@ class LinkWatcher {
   std::map<int, LinkInfo> seen_;  // every link, for rename/up detection
   std::set<int> failed_;          // selected, attach failed; retried on up/rename
   std::set<int> pending_verify_;  // got a filter/qdisc deletion on an attached link
+  struct Repair {
+    absl::Time due;
+    absl::Duration wait;
+  };
+  std::map<int, Repair> repairs_due_;  // filters found missing, re-attached when due
   mutable absl::Mutex mu_;
   std::map<int, LinkInfo> attached_ ABSL_GUARDED_BY(mu_);
+  std::map<int, LinkProblem> problems_ ABSL_GUARDED_BY(mu_);
+  uint64_t repairs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tcflow::netlink

@@ -149,7 +149,9 @@ absl::Status Daemon::Start() {
   if (absl::Status s = StartWatchers(*config_, &watchers_); !s.ok()) return s;
   RegisterControl();
   if (config_->metrics_enabled) {
-    auto metrics = MetricsServer::Listen(config_->metrics_listen, [this] { return MetricsText(); });
+    auto metrics = MetricsServer::Listen(
+        config_->metrics_listen, [this] { return MetricsText(); },
+        [this] { return ReadyAnswer(); });
     if (!metrics.ok()) return metrics.status();
     metrics_ = std::move(*metrics);
   }
@@ -167,8 +169,10 @@ absl::Status Daemon::Start() {
 void Daemon::OnWatchEvent(const std::string& netns, const netlink::WatchEvent& event) {
   using Kind = netlink::WatchEvent::Kind;
   switch (event.kind) {
-    case Kind::kAttached:
     case Kind::kReattached:
+      filter_repairs_.fetch_add(1, std::memory_order_relaxed);
+      [[fallthrough]];
+    case Kind::kAttached:
       interfaces_.Set(event.link.ifindex, event.link.name);
       break;
     case Kind::kDetached:
@@ -194,6 +198,9 @@ absl::Status Daemon::StartWatchers(const config::Config& c, std::vector<Watcher>
     w.programs.ingress = {loader_->ingress_prog_fd(), TCFLOW_PROG_INGRESS};
     w.programs.egress = {loader_->egress_prog_fd(), TCFLOW_PROG_EGRESS};
     w.reattach_removed = c.reattach;
+    // A removed filter stays missing until the next check a second later, so /ready (503)
+    // and tcflow_interface_attached (0) show the gap before the repair closes it.
+    w.repair_delay = absl::Seconds(1);
     const std::string netns = selection.netns;
     w.on_event = [this, netns](const netlink::WatchEvent& e) { OnWatchEvent(netns, e); };
     auto watcher = netlink::LinkWatcher::Start(std::move(w));
@@ -385,7 +392,47 @@ std::string Daemon::MetricsText() {
   control::JsonWriter w(&json);
   WriteStatus(w);
   absl::StatusOr<control::JsonValue> status = control::ParseJson(json);
-  return status.ok() ? PrometheusText(*status) : std::string();
+  std::string text = status.ok() ? PrometheusText(*status) : std::string();
+  AppendHealthMetrics(Health(), &text);
+  return text;
+}
+
+HealthInputs Daemon::Health() const {
+  HealthInputs in;
+  in.now = absl::Now();
+  in.last_drain = pipeline_->last_drain_time();
+  in.drain_interval = config_->drain_interval;
+  in.filter_repairs = filter_repairs_.load(std::memory_order_relaxed);
+  // Sorted by interface then direction, so the metrics come out in a stable order.
+  std::map<std::pair<std::string, std::string>, HookHealth> hooks;
+  for (const Watcher& watcher : watchers_) {
+    const std::string prefix =
+        watcher.selection.netns.empty() ? "" : absl::StrCat(watcher.selection.netns, "/");
+    auto add = [&](const netlink::LinkInfo& link, netlink::Hook hook, bool attached,
+                   const std::string& problem) {
+      HookHealth h{prefix + link.name, netlink::HookName(hook), attached, problem};
+      hooks[{h.interface, h.direction}] = std::move(h);
+    };
+    for (const netlink::LinkInfo& link : watcher.watcher->Attached()) {
+      for (netlink::Hook hook : {netlink::Hook::kIngress, netlink::Hook::kEgress}) {
+        if (netlink::Includes(watcher.selection.direction, hook)) add(link, hook, true, "");
+      }
+    }
+    for (const netlink::LinkProblem& p : watcher.watcher->Problems()) {
+      for (netlink::Hook hook : {netlink::Hook::kIngress, netlink::Hook::kEgress}) {
+        if (!netlink::Includes(watcher.selection.direction, hook)) continue;
+        const bool affected = hook == netlink::Hook::kIngress ? p.ingress : p.egress;
+        add(p.link, hook, !affected, affected ? p.reason : "");
+      }
+    }
+  }
+  for (auto& [key, h] : hooks) in.hooks.push_back(std::move(h));
+  return in;
+}
+
+HttpAnswer Daemon::ReadyAnswer() const {
+  Readiness r = EvaluateReadiness(Health());
+  return HttpAnswer{r.ready ? 200u : 503u, std::move(r.text)};
 }
 
 void Daemon::WriteStatus(control::JsonWriter& w) {

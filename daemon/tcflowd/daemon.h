@@ -10,6 +10,7 @@
 #ifndef TCFLOW_DAEMON_TCFLOWD_DAEMON_H_
 #define TCFLOW_DAEMON_TCFLOWD_DAEMON_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 #include "daemon/runtime/notify.h"
 #include "daemon/runtime/signals.h"
 #include "daemon/tcflowd/component_options.h"
+#include "daemon/tcflowd/health.h"
 #include "daemon/tcflowd/interface_table.h"
 #include "daemon/tcflowd/metrics.h"
 #include "daemon/tcflowd/pipeline.h"
@@ -61,6 +63,9 @@ class Daemon {
   void RegisterControl();
   void WriteStatus(control::JsonWriter& w);
   std::string MetricsText();
+  // /ready and the health metrics (health.h), from the watchers and the last drain.
+  HealthInputs Health() const;
+  HttpAnswer ReadyAnswer() const;
   void OnWatchEvent(const std::string& netns, const netlink::WatchEvent& event);
 
   DaemonOptions options_;
@@ -79,6 +84,8 @@ class Daemon {
   std::unique_ptr<Pipeline> pipeline_;
   std::vector<Watcher> watchers_;
   bool running_ = true;
+  // Filters put back after being removed behind tcflow's back (watcher threads count).
+  std::atomic<uint64_t> filter_repairs_{0};
 };
 
 }  // namespace tcflow::tcflowd

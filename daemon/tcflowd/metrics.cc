@@ -107,18 +107,31 @@ struct MetricsHandler {
     auto* self = static_cast<MetricsServer*>(cls);
     std::string body;
     unsigned int code = MHD_HTTP_OK;
-    if (std::strcmp(method, "GET") != 0) {
+    const char* type = "text/plain; charset=utf-8";
+    const bool known = std::strcmp(url, "/metrics") == 0 || std::strcmp(url, "/healthz") == 0 ||
+                       std::strcmp(url, "/ready") == 0;
+    if (!known) {
+      code = MHD_HTTP_NOT_FOUND;
+      body = "not found; endpoints: /metrics /healthz /ready\n";
+    } else if (std::strcmp(method, "GET") != 0) {
       code = MHD_HTTP_METHOD_NOT_ALLOWED;
       body = "only GET\n";
-    } else if (std::strcmp(url, "/metrics") != 0 && std::strcmp(url, "/") != 0) {
-      code = MHD_HTTP_NOT_FOUND;
-      body = "see /metrics\n";
-    } else {
+    } else if (std::strcmp(url, "/metrics") == 0) {
       body = self->metrics_();
+      type = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (std::strcmp(url, "/healthz") == 0) {
+      body = "ok\n";
+    } else if (self->ready_) {
+      HttpAnswer answer = self->ready_();
+      code = answer.code;
+      body = std::move(answer.body);
+    } else {
+      body = "ready\n";
     }
     MHD_Response* response =
         MHD_create_response_from_buffer(body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(response, "Content-Type", "text/plain; version=0.0.4");
+    MHD_add_response_header(response, "Content-Type", type);
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(response, "Allow", "GET");
     MHD_Result r = MHD_queue_response(connection, code, response);
     MHD_destroy_response(response);
     return r;
@@ -126,9 +139,11 @@ struct MetricsHandler {
 };
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(
-    const config::ListenAddress& address, std::function<std::string()> metrics) {
+    const config::ListenAddress& address, std::function<std::string()> metrics,
+    std::function<HttpAnswer()> ready) {
   std::unique_ptr<MetricsServer> s(new MetricsServer());
   s->metrics_ = std::move(metrics);
+  s->ready_ = std::move(ready);
   sockaddr_storage ss{};
   unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
   if (address.ip.family == 6) {

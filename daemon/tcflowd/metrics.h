@@ -1,5 +1,6 @@
 // tcflowd's metrics: the status snapshot (the control socket's `status` reply) as
-// Prometheus text, served over HTTP on the configured local address. The server owns no
+// Prometheus text, served over HTTP on the configured local address with the health
+// endpoints /healthz and /ready. The server owns no
 // thread: libmicrohttpd runs in its epoll mode, and the main loop polls fd() and calls
 // Run(), so the status is read on the main thread like a control request.
 
@@ -22,11 +23,22 @@ namespace tcflow::tcflowd {
 // labels; counters end in _total.
 std::string PrometheusText(const control::JsonValue& status);
 
+// An HTTP answer: status code and text/plain body.
+struct HttpAnswer {
+  unsigned int code = 200;
+  std::string body;
+};
+
+// Routes (GET only; other methods 405, other paths 404):
+//   /metrics  200, the text of `metrics()`
+//   /healthz  200 "ok\n" (answered by the main loop, so it proves the loop runs)
+//   /ready    what `ready()` answers (200 "ready\n" or 503 with the reasons); without
+//             `ready`, 200 "ready\n".
 class MetricsServer {
  public:
-  // Serves GET /metrics with the text of `status()`.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Listen(
-      const config::ListenAddress& address, std::function<std::string()> metrics);
+      const config::ListenAddress& address, std::function<std::string()> metrics,
+      std::function<HttpAnswer()> ready = nullptr);
   ~MetricsServer();
   int fd() const { return fd_; }
   void Run();
@@ -38,6 +50,7 @@ class MetricsServer {
   int fd_ = -1;
   uint16_t port_ = 0;
   std::function<std::string()> metrics_;
+  std::function<HttpAnswer()> ready_;
   friend struct MetricsHandler;
 };
 

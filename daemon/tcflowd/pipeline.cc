@@ -196,6 +196,8 @@ void Pipeline::DrainNow() {
     totals_.bytes += r->bytes;
     totals_.max_slots_wanted = std::max(totals_.max_slots_wanted, r->slots_wanted);
     totals_.last_drain_time = absl::Now();
+    last_drain_unix_ns_.store(absl::ToUnixNanos(totals_.last_drain_time),
+                              std::memory_order_relaxed);
   } else {
     ++totals_.drain_errors;
     totals_.last_drain_error = std::string(r.status().message());

@@ -7,6 +7,7 @@
 #ifndef TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
 #define TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -85,6 +86,12 @@ class Pipeline {
   // Kernel events (NDP, deep extension chains) as JSON objects, handed to the main loop:
   // readable when some are waiting; TakeEvents() empties the queue (any thread).
   int events_fd() const { return events_fd_; }
+  // When the last successful drain ended (any thread; InfinitePast before the first), so
+  // /ready can tell a stuck pipeline without waiting on it.
+  absl::Time last_drain_time() const {
+    const int64_t ns = last_drain_unix_ns_.load(std::memory_order_relaxed);
+    return ns == INT64_MIN ? absl::InfinitePast() : absl::FromUnixNanos(ns);
+  }
   std::vector<std::string> TakeEvents(uint64_t* dropped);
 
  private:
@@ -105,6 +112,7 @@ class Pipeline {
   int wake_fd_ = -1;
   int events_fd_ = -1;
   std::thread thread_;
+  std::atomic<int64_t> last_drain_unix_ns_{INT64_MIN};
 
   absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
