@@ -115,6 +115,7 @@ absl::StatusOr<TopFrame> ParseTopReply(const JsonValue& reply, const TopFrame* p
   frame.cache_flows = U(&reply, "cache_flows");
   frame.table_slots = U(reply.Find("table"), "slots_per_half");
   frame.table_used = U(reply.Find("table"), "used_last_drain");
+  frame.table_peak = U(reply.Find("table"), "max_used");
   frame.kernel_packets = U(reply.Find("kernel"), "packets");
   frame.kernel_bytes = U(reply.Find("kernel"), "bytes");
   frame.sort = reply.GetString("sort").value_or("bytes");
@@ -176,11 +177,13 @@ std::string RenderTopTable(const TopFrame& frame, const TopRenderOptions& option
     absl::StrAppend(&out, l, "\n");
   };
 
-  const double fill = frame.table_slots == 0 ? 0.0
-                                             : 100.0 * frame.table_used / frame.table_slots;
-  line(absl::StrFormat("tcflowd up %s | %d flows in cache | kernel table %.1f%% (%d/%d slots)",
-                       FormatUptime(frame.uptime_s), frame.cache_flows, fill, frame.table_used,
-                       frame.table_slots));
+  auto percent = [&](uint64_t used) {
+    return frame.table_slots == 0 ? 0.0 : 100.0 * used / frame.table_slots;
+  };
+  line(absl::StrFormat(
+      "tcflowd up %s | %d flows cached | table %.1f%% (peak %.1f%%) of %d slots",
+      FormatUptime(frame.uptime_s), frame.cache_flows, percent(frame.table_used),
+      percent(frame.table_peak), frame.table_slots));
   line(absl::StrCat("total ", CompactCount(frame.kernel_packets, 6), " pkts ",
                     CompactCount(frame.kernel_bytes, 6), " bytes | now ",
                     RateOr(frame.total_pps), " pkt/s ", RateOr(frame.total_bps), " bit/s"));
@@ -256,6 +259,7 @@ std::string RenderTopJson(const TopFrame& frame) {
       .Key("cache_flows").Uint(frame.cache_flows)
       .Key("table_used").Uint(frame.table_used)
       .Key("table_slots").Uint(frame.table_slots)
+      .Key("table_peak").Uint(frame.table_peak)
       .Key("packets").Uint(frame.kernel_packets)
       .Key("bytes").Uint(frame.kernel_bytes);
   w.Key("pps");

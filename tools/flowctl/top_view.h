@@ -40,7 +40,9 @@ struct TopFrame {
   double uptime_s = 0;
   int64_t mono_ms = 0;  // the daemon's monotonic clock at the reply
   uint64_t cache_flows = 0;
-  uint64_t table_used = 0, table_slots = 0;  // kernel table: slots used at the last drain
+  // Kernel table: slots per half, used at the last drain (a `top` request drains, so this
+  // is the traffic since the previous drain), the most ever used.
+  uint64_t table_used = 0, table_slots = 0, table_peak = 0;
   uint64_t kernel_packets = 0, kernel_bytes = 0;  // everything the programs saw
   std::optional<double> total_pps, total_bps;     // from the previous frame
   std::string sort = "bytes";

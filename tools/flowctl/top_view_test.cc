@@ -27,7 +27,7 @@ std::string Row(const std::string& ifname, const std::string& dir, int v, const 
 std::string Reply(int64_t mono_ms, uint64_t kpackets, uint64_t kbytes, const std::string& ranked,
                   const std::string& window, const std::vector<std::string>& rows) {
   return absl::StrCat(R"({"uptime_s":3725.5,"mono_ms":)", mono_ms,
-                      R"(,"cache_flows":1234,"table":{"slots_per_half":4096,"used_last_drain":1024},)",
+                      R"(,"cache_flows":1234,"table":{"slots_per_half":4096,"used_last_drain":1024,"max_used":2048},)",
                       R"("kernel":{"packets":)", kpackets, R"(,"bytes":)", kbytes,
                       R"(},"sort":"bytes","ranked_by":")", ranked, R"(")", window,
                       R"(,"matched_flows":1234,"active_flows":2,"flows":[)",
@@ -83,7 +83,7 @@ TEST(TopViewTest, SecondFrameRates) {
   const std::string table = RenderTopTable(second, {});
   std::vector<std::string> lines = absl::StrSplit(table, '\n');
   ASSERT_GE(lines.size(), 7u) << table;
-  EXPECT_EQ(lines[0], "tcflowd up 1h02m | 1234 flows in cache | kernel table 25.0% (1024/4096 slots)");
+  EXPECT_EQ(lines[0], "tcflowd up 1h02m | 1234 flows cached | table 25.0% (peak 50.0%) of 4096 slots");
   EXPECT_EQ(lines[1], "total 3000 pkts 1.5M bytes | now 1000 pkt/s 4.0M bit/s");
   EXPECT_EQ(lines[2], "top 20 by byte rate over 2.00s: 2 of 1234 flows active");
   EXPECT_EQ(lines[3], "");
