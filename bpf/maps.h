@@ -94,6 +94,7 @@ struct {
 #define TCFLOW_KEY_WORDS_V4 (sizeof(struct tcflow_index_key_v4) / 8)
 #define TCFLOW_KEY_WORDS_V6 (sizeof(struct tcflow_index_key_v6) / 8)
 
+/* `slot` is the index in tcflow_slots (the half's base included). */
 struct tcflow_cache_v4 {
   __u64 key[TCFLOW_KEY_WORDS_V4];
   __u32 slot;

@@ -354,6 +354,100 @@ static __always_inline int tcflow_size_bucket(__u64 n) {
  * paths leave identical records and stats). Anything else, or a miss, returns 0 before it
  * writes anything, and the general path handles the packet from scratch.
  */
+/* What the fast path parsed, beside the key words. */
+struct tcflow_fast_pkt {
+  __u32 ip_len;
+  __u32 ttl;
+  __u32 tcp_flags;
+  __u32 icmp6_type; /* 256: not ICMPv6 */
+  __u32 ext_bitmap;
+  __u32 frag_id;
+  __u32 ext;        /* depth | kind0 << 8 | kind1 << 16 | is_fragment << 24 */
+};
+
+/*
+ * A fast-path packet whose flow is in this CPU's cache: meters the slot (owned by this CPU:
+ * plain stores) as tcflow_meter would and adds the stats tcflow_handle/tcflow_count_ip would.
+ * Returns 0 on a miss, having written nothing. `ipver` is a constant at each call.
+ */
+static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflow_pcpu *pc,
+                                           __u8 dir, __u32 ipver, __u32 proto, __u64 gen,
+                                           __u64 w1, __u64 wa, __u64 s1, __u64 d0, __u64 d1,
+                                           __u64 wp, __u64 wm,
+                                           const struct tcflow_fast_pkt *k) {
+  __u32 i;
+  /* No `valid` test: a never-written entry is all zero, and wm's owner byte never is. */
+  if (ipver == 4) {
+    struct tcflow_cache_v4 *c =
+        &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
+    if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ wp) |
+         (c->key[4] ^ wm)) != 0)
+      return 0;
+    i = c->slot;
+  } else {
+    struct tcflow_cache_v6 *c = &pc->v6[(tcflow_fold(w1 ^ wa ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) &
+                                        (TCFLOW_CACHE_V6 - 1)];
+    if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ s1) |
+         (c->key[4] ^ d0) | (c->key[5] ^ d1) | (c->key[6] ^ wp) | (c->key[7] ^ wm)) != 0)
+      return 0;
+    i = c->slot;
+  }
+  struct tcflow_slot *s = bpf_map_lookup_elem(&tcflow_slots, &i);
+  if (!s) return 0;
+  if (TCFLOW_BENCH_FAST_CUT == 2) return 1;
+
+  struct tcflow_flow_stats *fs = &s->stats;
+  const __u64 now = tcflow_now(pc);
+  const __u32 ip_len = k->ip_len, ttl = k->ttl;
+  fs->packets += 1;
+  fs->bytes += ip_len;
+  if (fs->last_seen_ns < now) fs->last_seen_ns = now;
+  if (k->tcp_flags & ~fs->tcp_flags) fs->tcp_flags |= k->tcp_flags;
+  if (ttl < fs->min_ttl) fs->min_ttl = ttl;
+  if (ttl > fs->max_ttl) fs->max_ttl = ttl;
+  const __u32 depth = k->ext & 0xff;
+  if (ipver == 6 && depth) {
+    if (k->ext_bitmap & ~fs->ext_hdr_bitmap) fs->ext_hdr_bitmap |= k->ext_bitmap;
+    if (depth > fs->ext_hdr_depth) fs->ext_hdr_depth = depth;
+    if ((k->ext >> 24) && !fs->frag_id) fs->frag_id = k->frag_id;
+  }
+
+  if (TCFLOW_BENCH_FAST_CUT == 3) return 1;
+  st->packets[dir & 1] += 1;
+  st->bytes[dir & 1] += ip_len;
+  st->ip_packets[ipver == 6] += 1;
+  st->protocol[proto & 0xff] += 1;
+  st->size_hist[tcflow_size_bucket(ip_len)] += 1;
+  if (ipver == 6) {
+    if (k->icmp6_type < 256) st->icmp6_type[k->icmp6_type & 0xff] += 1;
+    st->ext_chain_depth[depth & 3] += 1;
+    if (depth) {
+      st->ext_hdr[(k->ext >> 8) & 7] += 1;
+      if (depth > 1) st->ext_hdr[(k->ext >> 16) & 7] += 1;
+    }
+  }
+  return 1;
+}
+
+/* Ports word of the key (src | dst << 16, host order; no VLAN tag) from a transport header
+ * the caller checked: TCP/UDP ports, ICMP/ICMPv6 type << 8 | code as the dst port. */
+static __always_inline __u64 tcflow_fast_ports(__u8 *l4, __u32 proto) {
+  if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+    return bpf_ntohs(*(__u16 *)l4) | (__u32)bpf_ntohs(*(__u16 *)(l4 + 2)) << 16;
+  return (__u32)(((__u32)l4[0] << 8) | l4[1]) << 16;
+}
+
+/*
+ * The existing-flow fast path: the common packet (one wire packet, no VLAN tag, IPv4 without
+ * options and not a fragment, or IPv6 with at most two hop-by-hop/destination/routing/
+ * fragment headers; TCP, UDP, ICMP or ICMPv6 other than neighbour discovery; every header in
+ * the linear data and inside the IP length) of a flow whose entry is in this CPU's flow
+ * cache. It parses only what such a packet has, straight into the cache's key words, and on
+ * a hit meters the slot and adds the stats the general path would add for the same packet
+ * (//tests:datapath_test runs every frame twice and checks the two runs add the same).
+ * Anything else, or a miss, returns 0 before it writes anything, and the general path
+ * handles the packet from scratch.
+ */
 static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct tcflow_stats *st,
                                        struct tcflow_control *ctl, struct tcflow_pcpu *pc) {
   void *data = (void *)(long)skb->data;
@@ -364,177 +458,120 @@ static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct t
   if (skb->vlan_present) return 0;
   const __u16 eproto = *(__u16 *)(eth + 12);
   const __u32 frame_ip = skb->len - 14;
-  __u32 ip_len, proto, ttl, ipver, l4_off;
-  __u8 *l4;
-  __u64 wa, s1 = 0, d0 = 0, d1 = 0;
-  /* IPv6 extension headers (at most two here; deeper chains take the general path). */
-  __u32 ext_bitmap = 0, ext_depth = 0, frag_id = 0, key_flags = 0, kind0 = 0, kind1 = 0;
-  __u32 is_fragment = 0;
+  const __u32 cpu = bpf_get_smp_processor_id();
+  if (cpu >= 255) return 0; /* shared slots (owner 0) take atomics: general path */
+  /* The cache entry's key: generation, interfaces, addresses, ports, then mark, protocol,
+   * direction, key flags and owner (the layout of tcflow_index_key_v4/_v6). */
+  const __u64 gen = *(volatile __u64 *)&ctl->generation;
+  const __u64 w1 = (__u64)skb->ifindex |
+                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
+  const __u64 wm0 = (tcflow_cfg_key_mark ? (__u64)skb->mark : 0) | (__u64)dir << 40 |
+                    (__u64)(cpu + 1) << 56;
+  struct tcflow_fast_pkt k;
+  k.tcp_flags = 0;
+  k.icmp6_type = 256;
+  k.ext_bitmap = 0;
+  k.frag_id = 0;
+  k.ext = 0;
 
   if (eproto == bpf_htons(ETH_P_IP)) {
     __u8 *ip = eth + 14;
     if (ip[0] != 0x45) return 0;              /* options (or not v4): general path */
     if (*(__u16 *)(ip + 6) & bpf_htons(0x3fff)) return 0; /* a fragment */
-    ip_len = bpf_ntohs(*(__u16 *)(ip + 2));
-    proto = ip[9];
-    ttl = ip[8];
-    wa = *(__u64 *)(ip + 12); /* src | dst << 32, network byte order as in the v4 key */
-    l4 = ip + 20;
-    l4_off = 20;
-    ipver = 4;
+    __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 2));
     if (frame_ip < ip_len) ip_len = frame_ip;
-    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP) return 0;
-  } else if (eproto == bpf_htons(ETH_P_IPV6)) {
-    __u8 *ip = eth + 14;
-    if ((void *)(ip + 40 + 8) > data_end) return 0;
-    if ((ip[0] & 0xf0) != 0x60) return 0;
-    ip_len = bpf_ntohs(*(__u16 *)(ip + 4));
-    if (ip_len == 0) return 0; /* jumbogram / BIG TCP */
-    ip_len += 40;
-    if (frame_ip < ip_len) ip_len = frame_ip;
-    proto = ip[6];
-    ttl = ip[7];
-    wa = *(__u64 *)(ip + 8);
-    s1 = *(__u64 *)(ip + 16);
-    d0 = *(__u64 *)(ip + 24);
-    d1 = *(__u64 *)(ip + 32);
-    l4 = ip + 40;
-    l4_off = 40;
-    ipver = 6;
-#pragma unroll
-    for (int k = 0; k < 2; k++) {
-      if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMPV6_) break;
-      __u8 *h = l4;
-      __u32 len, kind;
-      if ((void *)(h + 8) > data_end) return 0;
-      if (l4_off + 8 > ip_len) return 0;
-      if (proto == IPPROTO_HOPOPTS_) {
-        kind = TCFLOW_EXT_HOP_BY_HOP;
-        ext_bitmap |= TCFLOW_IE64_HOP;
-        len = ((__u32)h[1] + 1) * 8;
-      } else if (proto == IPPROTO_DSTOPTS_) {
-        kind = TCFLOW_EXT_DEST_OPTIONS;
-        ext_bitmap |= TCFLOW_IE64_DST;
-        len = ((__u32)h[1] + 1) * 8;
-      } else if (proto == IPPROTO_ROUTING_) {
-        kind = TCFLOW_EXT_ROUTING;
-        ext_bitmap |= TCFLOW_IE64_RH;
-        len = ((__u32)h[1] + 1) * 8;
-      } else if (proto == IPPROTO_FRAGMENT_) {
-        kind = TCFLOW_EXT_FRAGMENT;
-        is_fragment = 1;
-        frag_id = bpf_ntohl(*(__u32 *)(h + 4));
-        len = 8;
-        if (*(__u16 *)(h + 2) & bpf_htons(0xfff8)) { /* a later fragment: no ports */
-          ext_bitmap |= TCFLOW_IE64_FRA1;
-          key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
-        } else {
-          ext_bitmap |= TCFLOW_IE64_FRA0;
-        }
-      } else {
-        return 0; /* AH, ESP, mobility, or anything else: general path */
-      }
-      if (k == 0)
-        kind0 = kind;
-      else
-        kind1 = kind;
-      ext_depth++;
-      proto = h[0];
-      if (key_flags) break;
-      if (l4_off + len > ip_len) return 0;
-      l4_off += len;
-      l4 = h + len;
-    }
-    if (!key_flags && proto != IPPROTO_TCP && proto != IPPROTO_UDP &&
-        proto != IPPROTO_ICMPV6_)
-      return 0;
-    if (tcflow_cfg_ext_alert_depth && ext_depth > tcflow_cfg_ext_alert_depth) return 0;
-  } else {
-    return 0;
-  }
-
-  __u32 ports = 0, tcp_flags = 0, icmp_type = 0, has_icmp = 0;
-  if (!key_flags) {
-    if (l4_off + (proto == IPPROTO_TCP ? 20 : 8) > ip_len) return 0; /* cut by the IP length */
-    if ((void *)(l4 + 8) > data_end) return 0;                          /* ... or the data */
+    const __u32 proto = ip[9];
+    __u8 *l4 = ip + 20;
     if (proto == IPPROTO_TCP) {
-      if ((void *)(l4 + 20) > data_end) return 0;
-      ports = bpf_ntohs(*(__u16 *)l4) | (__u32)bpf_ntohs(*(__u16 *)(l4 + 2)) << 16;
-      tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
-    } else if (proto == IPPROTO_UDP) {
-      ports = bpf_ntohs(*(__u16 *)l4) | (__u32)bpf_ntohs(*(__u16 *)(l4 + 2)) << 16;
+      if ((void *)(l4 + 20) > data_end || ip_len < 20 + 20) return 0;
+      k.tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
+    } else if (proto == IPPROTO_UDP || proto == IPPROTO_ICMP) {
+      if (ip_len < 20 + 8) return 0; /* (the data holds 8 bytes: checked above) */
     } else {
-      icmp_type = l4[0];
-      has_icmp = 1;
-      /* Neighbour discovery raises events: the general path does that. */
-      if (ipver == 6 && icmp_type >= 133 && icmp_type <= 137) return 0;
-      ports = (__u32)((icmp_type << 8) | l4[1]) << 16; /* src 0, dst type << 8 | code */
+      return 0;
     }
+    if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
+    k.ip_len = ip_len;
+    k.ttl = ip[8];
+    return tcflow_fast_hit(st, pc, dir, 4, proto, gen, w1, *(__u64 *)(ip + 12), 0, 0, 0,
+                           tcflow_fast_ports(l4, proto), wm0 | (__u64)proto << 32, &k);
+  }
+  if (eproto != bpf_htons(ETH_P_IPV6)) return 0;
+
+  __u8 *ip = eth + 14;
+  if ((void *)(ip + 40 + 8) > data_end) return 0;
+  if ((ip[0] & 0xf0) != 0x60) return 0;
+  __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 4));
+  if (ip_len == 0) return 0; /* jumbogram / BIG TCP */
+  ip_len += 40;
+  if (frame_ip < ip_len) ip_len = frame_ip;
+  __u32 proto = ip[6];
+  __u8 *l4 = ip + 40;
+  __u32 l4_off = 40, key_flags = 0;
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMPV6_) break;
+    __u8 *h = l4;
+    __u32 len, kind;
+    if ((void *)(h + 8) > data_end || l4_off + 8 > ip_len) return 0;
+    if (proto == IPPROTO_HOPOPTS_) {
+      kind = TCFLOW_EXT_HOP_BY_HOP;
+      k.ext_bitmap |= TCFLOW_IE64_HOP;
+      len = ((__u32)h[1] + 1) * 8;
+    } else if (proto == IPPROTO_DSTOPTS_) {
+      kind = TCFLOW_EXT_DEST_OPTIONS;
+      k.ext_bitmap |= TCFLOW_IE64_DST;
+      len = ((__u32)h[1] + 1) * 8;
+    } else if (proto == IPPROTO_ROUTING_) {
+      kind = TCFLOW_EXT_ROUTING;
+      k.ext_bitmap |= TCFLOW_IE64_RH;
+      len = ((__u32)h[1] + 1) * 8;
+    } else if (proto == IPPROTO_FRAGMENT_) {
+      kind = TCFLOW_EXT_FRAGMENT;
+      k.frag_id = bpf_ntohl(*(__u32 *)(h + 4));
+      k.ext |= 1u << 24;
+      len = 8;
+      if (*(__u16 *)(h + 2) & bpf_htons(0xfff8)) { /* a later fragment: no ports */
+        k.ext_bitmap |= TCFLOW_IE64_FRA1;
+        key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
+      } else {
+        k.ext_bitmap |= TCFLOW_IE64_FRA0;
+      }
+    } else {
+      return 0; /* AH, ESP, mobility, or anything else: general path */
+    }
+    k.ext = (k.ext + 1) | kind << (8 + 8 * i);
+    proto = h[0];
+    if (key_flags) break;
+    if (l4_off + len > ip_len) return 0;
+    l4_off += len;
+    l4 = h + len;
+  }
+  if (tcflow_cfg_ext_alert_depth && (k.ext & 0xff) > tcflow_cfg_ext_alert_depth) return 0;
+  __u64 wp = 0;
+  if (!key_flags) {
+    if ((void *)(l4 + 8) > data_end) return 0;
+    if (proto == IPPROTO_TCP) {
+      if ((void *)(l4 + 20) > data_end || l4_off + 20 > ip_len) return 0;
+      k.tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
+    } else if (proto == IPPROTO_UDP || proto == IPPROTO_ICMPV6_) {
+      if (l4_off + 8 > ip_len) return 0;
+      if (proto == IPPROTO_ICMPV6_) {
+        k.icmp6_type = l4[0];
+        /* Neighbour discovery raises events: the general path does that. */
+        if (k.icmp6_type >= 133 && k.icmp6_type <= 137) return 0;
+      }
+    } else {
+      return 0;
+    }
+    wp = tcflow_fast_ports(l4, proto);
   }
   if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
-
-  const __u32 cpu = bpf_get_smp_processor_id();
-  if (cpu >= 255) return 0; /* shared slots (owner 0) take atomics: general path */
-  const __u64 gen = *(volatile __u64 *)&ctl->generation;
-  const __u64 w1 = (__u64)skb->ifindex |
-                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
-  const __u64 wp = ports; /* no VLAN tag */
-  const __u64 wm = (tcflow_cfg_key_mark ? (__u64)skb->mark : 0) | (__u64)proto << 32 |
-                   (__u64)dir << 40 | (__u64)key_flags << 48 | (__u64)(cpu + 1) << 56;
-  struct tcflow_slot *s;
-  __u32 i;
-  if (ipver == 4) {
-    struct tcflow_cache_v4 *c =
-        &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
-    if (!c->valid || ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
-                      (c->key[3] ^ wp) | (c->key[4] ^ wm)) != 0)
-      return 0;
-    i = c->slot;
-  } else {
-    struct tcflow_cache_v6 *c = &pc->v6[(tcflow_fold(w1 ^ wa ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) &
-                                        (TCFLOW_CACHE_V6 - 1)];
-    if (!c->valid || ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
-                      (c->key[3] ^ s1) | (c->key[4] ^ d0) | (c->key[5] ^ d1) |
-                      (c->key[6] ^ wp) | (c->key[7] ^ wm)) != 0)
-      return 0;
-    i = c->slot;
-  }
-  i += (gen & 1) * tcflow_half_stride(tcflow_cfg_slots_per_half);
-  s = bpf_map_lookup_elem(&tcflow_slots, &i);
-  if (!s) return 0;
-  if (TCFLOW_BENCH_FAST_CUT == 2) return 1;
-
-  /* Hit: meter the slot (owned by this CPU: plain stores), as tcflow_meter would. */
-  struct tcflow_flow_stats *fs = &s->stats;
-  const __u64 now = tcflow_now(pc);
-  fs->packets += 1;
-  fs->bytes += ip_len;
-  if (fs->last_seen_ns < now) fs->last_seen_ns = now;
-  if (tcp_flags & ~fs->tcp_flags) fs->tcp_flags |= tcp_flags;
-  if (ttl < fs->min_ttl) fs->min_ttl = ttl;
-  if (ttl > fs->max_ttl) fs->max_ttl = ttl;
-  if (ext_depth) {
-    if (ext_bitmap & ~fs->ext_hdr_bitmap) fs->ext_hdr_bitmap |= ext_bitmap;
-    if (ext_depth > fs->ext_hdr_depth) fs->ext_hdr_depth = ext_depth;
-    if (is_fragment && !fs->frag_id) fs->frag_id = frag_id;
-  }
-
-  /* The stats tcflow_count_ip and tcflow_handle add for this packet. */
-  if (TCFLOW_BENCH_FAST_CUT == 3) return 1;
-  st->packets[dir & 1] += 1;
-  st->bytes[dir & 1] += ip_len;
-  st->ip_packets[ipver == 6] += 1;
-  st->protocol[proto & 0xff] += 1;
-  st->size_hist[tcflow_size_bucket(ip_len)] += 1;
-  if (ipver == 6) {
-    if (has_icmp) st->icmp6_type[icmp_type & 0xff] += 1;
-    st->ext_chain_depth[ext_depth & 3] += 1;
-    if (ext_depth) {
-      st->ext_hdr[kind0 & 7] += 1;
-      if (ext_depth > 1) st->ext_hdr[kind1 & 7] += 1;
-    }
-  }
-  return 1;
+  k.ip_len = ip_len;
+  k.ttl = ip[7];
+  return tcflow_fast_hit(st, pc, dir, 6, proto, gen, w1, *(__u64 *)(ip + 8),
+                         *(__u64 *)(ip + 16), *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
+                         wm0 | (__u64)proto << 32 | (__u64)key_flags << 48, &k);
 }
 
 static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
@@ -602,7 +639,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
       c = &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
       if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
                        (c->key[3] ^ wp) | (c->key[4] ^ wm)) == 0) {
-        __u32 i = half_base + c->slot;
+        __u32 i = c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
       }
@@ -632,7 +669,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
       c->key[2] = wa;
       c->key[3] = wp;
       c->key[4] = wm;
-      c->slot = slot_i;
+      c->slot = half_base + slot_i;
       c->valid = 1;
     }
     if (v) goto existing;
@@ -645,7 +682,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
       if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ s0) |
                        (c->key[3] ^ s1) | (c->key[4] ^ d0) | (c->key[5] ^ d1) |
                        (c->key[6] ^ wp) | (c->key[7] ^ wm)) == 0) {
-        __u32 i = half_base + c->slot;
+        __u32 i = c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
       }
@@ -681,7 +718,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
       c->key[5] = d1;
       c->key[6] = wp;
       c->key[7] = wm;
-      c->slot = slot_i;
+      c->slot = half_base + slot_i;
       c->valid = 1;
     }
     if (v) goto existing;

@@ -61,6 +61,9 @@ struct Kind {
   Frame (*make)(uint32_t i);
 };
 
+// Payload bytes after the transport header (--payload).
+size_t g_payload = 64;
+
 uint16_t Port(uint32_t i) { return static_cast<uint16_t>(1024 + (i % 60000)); }
 tcflow::packet::Ipv4Address Src4(uint32_t i) {
   return {10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
@@ -79,32 +82,32 @@ const std::vector<Kind>& Kinds() {
       {"IPv4/TCP",
        [](uint32_t i) {
          return PacketBuilder().Ethernet().Ipv4({.src = Src4(i)}).Tcp({.sport = Port(i),
-             .dport = 443, .flags = 0x10}).Payload(64).Build();
+             .dport = 443, .flags = 0x10}).Payload(g_payload).Build();
        }},
       {"IPv4/UDP",
        [](uint32_t i) {
-         return PacketBuilder().Ethernet().Ipv4({.src = Src4(i)}).Udp(Port(i), 53).Payload(64)
+         return PacketBuilder().Ethernet().Ipv4({.src = Src4(i)}).Udp(Port(i), 53).Payload(g_payload)
              .Build();
        }},
       {"IPv6/TCP",
        [](uint32_t i) {
          return PacketBuilder().Ethernet().Ipv6({.src = Src6(i)}).Tcp({.sport = Port(i),
-             .dport = 443, .flags = 0x10}).Payload(64).Build();
+             .dport = 443, .flags = 0x10}).Payload(g_payload).Build();
        }},
       {"IPv6/UDP",
        [](uint32_t i) {
-         return PacketBuilder().Ethernet().Ipv6({.src = Src6(i)}).Udp(Port(i), 53).Payload(64)
+         return PacketBuilder().Ethernet().Ipv6({.src = Src6(i)}).Udp(Port(i), 53).Payload(g_payload)
              .Build();
        }},
       {"IPv6 HBH+frag/UDP",
        [](uint32_t i) {
          return PacketBuilder().Ethernet().Ipv6({.src = Src6(i)}).HopByHop().Fragment(0, true, i)
-             .Udp(Port(i), 53).Payload(64).Build();
+             .Udp(Port(i), 53).Payload(g_payload).Build();
        }},
       {"ICMPv6 echo",
        [](uint32_t i) {
          return PacketBuilder().Ethernet().Ipv6({.src = Src6(i)}).Icmpv6(128, 0, {0x12, 0x34, 0,
-             1}).Payload(56).Build();
+             1}).Payload(g_payload - 8).Build();
        }},
   };
   return kinds;
@@ -195,15 +198,16 @@ bool Flag(const char* arg, const char* name, long* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long rounds = 7, repeat = 2000000, flows = 20000;
+  long rounds = 15, repeat = 500000, flows = 20000, payload = 64;
   for (int i = 1; i < argc; i++) {
     if (!Flag(argv[i], "--rounds", &rounds) && !Flag(argv[i], "--repeat", &repeat) &&
-        !Flag(argv[i], "--flows", &flows)) {
-      std::fprintf(stderr, "usage: datapath_bench [--rounds=N] [--repeat=N] [--flows=N]\n");
+        !Flag(argv[i], "--flows", &flows) && !Flag(argv[i], "--payload", &payload)) {
+      std::fprintf(stderr, "usage: datapath_bench [--rounds=N] [--repeat=N] [--flows=N] [--payload=N]\n");
       return 2;
     }
   }
 
+  g_payload = payload < 8 ? 8 : static_cast<size_t>(payload);
   empty_bpf::empty* empty = empty_bpf::empty__open_and_load();
   if (!empty) {
     std::fprintf(stderr, "datapath_bench: cannot load the empty program: %s (root needed)\n",
