@@ -169,6 +169,7 @@ uint32_t FlowCache::Allocate() {
     return index;
   }
   entries_.emplace_back();
+  if (window_on_) window_.emplace_back();
   return static_cast<uint32_t>(entries_.size() - 1);
 }
 
@@ -181,6 +182,10 @@ void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
   if (found != KeyIndex::kNone) {
     const uint32_t index = found;
     Entry& e = entries_[index];
+    if (window_on_) {
+      window_[index].packets += inc.packets;
+      window_[index].bytes += inc.bytes;
+    }
     switch (e.state) {
       case State::kEmpty:  // counting again after an active timeout
         Start(index, inc, e.aux);
@@ -207,6 +212,7 @@ void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
   }
   if (index_.size() >= options_.max_flows) EvictOne(ended);
   const uint32_t index = Allocate();
+  if (window_on_) window_[index] = {inc.packets, inc.bytes};  // the entry's previous key's
   Start(index, inc, kNoFloor);
   index_.Insert(hash, index);
   ++stats_.flows_created;
@@ -360,6 +366,31 @@ void FlowCache::ForEach(absl::FunctionRef<void(const FlowRecord&)> visit) const 
     if ((e.state == State::kOpen || e.state == State::kClosing) &&
         (e.rec.packets != 0 || e.rec.bytes != 0)) {
       visit(e.rec);
+    }
+  }
+}
+
+void FlowCache::EnableWindow(bool on) {
+  window_on_ = on;
+  if (on) {
+    window_.assign(entries_.size(), FlowWindowCounts{});
+  } else {
+    std::vector<FlowWindowCounts>().swap(window_);
+  }
+}
+
+void FlowCache::ClearWindow() {
+  if (window_on_) std::fill(window_.begin(), window_.end(), FlowWindowCounts{});
+}
+
+void FlowCache::ForEachWithWindow(
+    absl::FunctionRef<void(const FlowRecord&, const FlowWindowCounts&)> visit) const {
+  static const FlowWindowCounts kNone;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    if ((e.state == State::kOpen || e.state == State::kClosing) &&
+        (e.rec.packets != 0 || e.rec.bytes != 0)) {
+      visit(e.rec, window_on_ ? window_[i] : kNone);
     }
   }
 }

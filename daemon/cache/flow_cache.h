@@ -86,6 +86,12 @@ class FlowCacheObserver {
   virtual void FlowRemoved(const tcflow_flow_key& key) = 0;
 };
 
+// A flow's traffic since the last FlowCache::ClearWindow() (`flowctl top`'s rates).
+struct FlowWindowCounts {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
 class FlowCache {
  public:
   static constexpr size_t kWheelBuckets = 1024;
@@ -122,6 +128,18 @@ class FlowCache {
   const FlowCacheStats& stats() const { return stats_; }
   // `observer` (may be null) must outlive the cache or be reset first.
   void set_observer(FlowCacheObserver* observer) { observer_ = observer; }
+
+  // The traffic window for `flowctl top`: while enabled, every merge also adds its counts
+  // to an array beside the entries (16 bytes per entry, indexed like them), so a key's
+  // traffic since ClearWindow() is known without a second hash table, across its records
+  // (an active timeout or a SYN after FIN starts a new record, not a new window). Disabling
+  // frees the array.
+  void EnableWindow(bool on);
+  bool window_enabled() const { return window_on_; }
+  void ClearWindow();
+  // ForEach with each flow's window counts (zero when the window is off).
+  void ForEachWithWindow(
+      absl::FunctionRef<void(const FlowRecord&, const FlowWindowCounts&)> visit) const;
 
  private:
   enum class State : uint8_t { kFree, kOpen, kClosing, kEmpty };
@@ -182,6 +200,8 @@ class FlowCache {
   int64_t evict_scan_tick_ = 0; // no idle item is queued below this tick (>= base_tick_)
   FlowCacheStats stats_;
   FlowCacheObserver* observer_ = nullptr;
+  bool window_on_ = false;
+  std::vector<FlowWindowCounts> window_;  // parallel to entries_ while window_on_
 };
 
 }  // namespace tcflow::cache

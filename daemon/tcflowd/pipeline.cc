@@ -175,8 +175,8 @@ void Pipeline::Tick() {
   if (event_reader_ != nullptr) (void)event_reader_->Consume();
   DrainNow();
   exporters_->Tick(absl::Now());
-  if (top_window_ != nullptr && absl::Now() - top_window_start_ > absl::Seconds(30)) {
-    top_window_.reset();  // nobody watches `flowctl top` any more
+  if (cache_->window_enabled() && absl::Now() - top_window_start_ > absl::Seconds(30)) {
+    cache_->EnableWindow(false);  // nobody watches `flowctl top` any more
   }
 }
 
@@ -186,7 +186,6 @@ void Pipeline::DrainNow() {
       [this](absl::Span<const FlowRecord> batch) {
         if (journal_ != nullptr) journal_->AppendMerged(batch);
         cache_->MergeBatch(batch, &ended_);
-        if (top_window_ != nullptr) top_window_->Add(batch);
       });
   if (r.ok()) {
     ++totals_.drains;
@@ -504,8 +503,10 @@ void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
   DrainNow();
   const absl::Time now = absl::Now();
   TopResult top = RankTop(
-      [this](absl::FunctionRef<void(const FlowRecord&)> visit) { cache_->ForEach(visit); },
-      top_window_.get(), query);
+      [this](absl::FunctionRef<void(const FlowRecord&, const cache::FlowWindowCounts&)> visit) {
+        cache_->ForEachWithWindow(visit);
+      },
+      has_window, query);
   w.Key("mono_ms").Int(runtime::MonotonicNowNs() / 1'000'000)
       .Key("cache_flows").Uint(cache_->size())
       .Key("table").BeginObject()
@@ -518,7 +519,7 @@ void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
       .EndObject()
       .Key("sort").String(query.sort == TopSort::kPackets ? "packets" : "bytes")
       .Key("ranked_by").String(top.ranked_by_rate ? "rate" : "total");
-  if (top_window_ != nullptr) {
+  if (has_window) {
     w.Key("window_ms").Int(absl::ToInt64Milliseconds(now - top_window_start_));
   }
   w.Key("matched_flows").Uint(top.matched_flows).Key("active_flows").Uint(top.active_flows);
@@ -536,13 +537,14 @@ void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
         .Key("window_bytes").Uint(row.window.bytes)
         .EndObject();
   }
+  const bool has_window = cache_->window_enabled();
   w.EndArray();
   // The next window starts now (shared by all clients: each rate is over its own window's
   // length, so concurrent clients see shorter windows, never wrong rates).
-  if (top_window_ == nullptr) {
-    top_window_ = std::make_unique<TopWindow>();
+  if (has_window) {
+    cache_->ClearWindow();
   } else {
-    top_window_->Clear();
+    cache_->EnableWindow(true);
   }
   top_window_start_ = now;
 }

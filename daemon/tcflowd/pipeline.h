@@ -150,7 +150,6 @@ class Pipeline {
 }  // namespace tcflow::tcflowd
 
 #endif  // TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
-  // `flowctl top`: drained increments since the last top request; only while someone
-  // watches (dropped after 30 s without a request).
-  std::unique_ptr<TopWindow> top_window_;
+  // `flowctl top`: when its traffic window (kept by the cache while someone watches; off
+  // after 30 s without a request) started.
   absl::Time top_window_start_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -37,24 +36,6 @@ absl::StatusOr<TopQuery> TopQueryFromJson(const control::JsonValue& request) {
   return q;
 }
 
-TopWindow::TopWindow() : map_(0, Hash{std::random_device{}() * 0x9e3779b97f4a7c15ull}) {}
-
-void TopWindow::Add(absl::Span<const FlowRecord> increments) {
-  for (const FlowRecord& r : increments) {
-    if (r.packets == 0) continue;
-    TopCounts& c = map_[r.key];
-    c.packets += r.packets;
-    c.bytes += r.bytes;
-  }
-}
-
-const TopCounts* TopWindow::Find(const tcflow_flow_key& key) const {
-  auto it = map_.find(key);
-  return it == map_.end() ? nullptr : &it->second;
-}
-
-void TopWindow::Clear() { map_.clear(); }
-
 namespace {
 
 // What a row is ranked by: bigger is better.
@@ -77,27 +58,20 @@ bool Better(const Candidate& a, const Candidate& b) {
 
 }  // namespace
 
-TopResult RankTop(FlowVisitor for_each, const TopWindow* window, const TopQuery& query) {
+TopResult RankTop(FlowVisitor for_each, bool has_window, const TopQuery& query) {
   TopResult result;
-  const bool by_rate = query.by_rate && window != nullptr;
+  const bool by_rate = query.by_rate && has_window;
   result.ranked_by_rate = by_rate;
-  const bool lookup = window != nullptr && !window->empty();
   const bool packets = query.sort == TopSort::kPackets;
   // A min-heap (worst on top) of the best n so far: std heap functions with Better as the
   // "less than" keep the worst candidate at front.
   std::vector<Candidate> heap;
   heap.reserve(query.n + 1);
-  for_each([&](const FlowRecord& r) {
+  for_each([&](const FlowRecord& r, const cache::FlowWindowCounts& in_window) {
     if (query.ipv6_only && r.key.ip_version != 6) return;
     if (query.ifindex.has_value() && r.key.ifindex != *query.ifindex) return;
     ++result.matched_flows;
-    TopCounts in_window;
-    if (lookup) {
-      if (const TopCounts* c = window->Find(r.key); c != nullptr) {
-        in_window = *c;
-        ++result.active_flows;
-      }
-    }
+    if (in_window.packets != 0) ++result.active_flows;
     Rank rank{by_rate ? (packets ? in_window.packets : in_window.bytes) : 0,
               packets ? r.packets : r.bytes};
     if (heap.size() == query.n) {

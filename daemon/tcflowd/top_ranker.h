@@ -3,11 +3,11 @@
 //
 // Rates need the traffic of the last refresh interval. The drain already produces exactly
 // that: each drain's increments are the packets counted since the previous one. While some
-// `top` client is watching, the pipeline also folds every drained increment into a
-// TopWindow (key -> packets, bytes); a `top` request ranks by the window and starts a new
-// one. So the "rate" of a flow is what the kernel counted for it between two requests,
-// divided by the time between the drains that bracket them: exact counts, no sampling, and
-// nothing per flow kept outside the window.
+// `top` client is watching, the flow cache also adds every merged increment to the flow's
+// window counts (FlowCache::EnableWindow: an array beside its entries, matched by key through
+// the cache's own index, so no second hash table); a `top` request ranks by the window and
+// clears it. So the "rate" of a flow is what the kernel counted for it between two requests,
+// divided by the time between the drains that bracket them: exact counts, no sampling.
 //
 // Ranking: by the window's bytes (or packets), descending; flows idle in the window follow,
 // by their record totals; ties by key bytes (a stable order between refreshes). Without a
@@ -22,11 +22,10 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "daemon/cache/flow_key_hash.h"
+#include "daemon/cache/flow_cache.h"
 #include "daemon/control/json.h"
 #include "daemon/flow/flow_record.h"
 
@@ -49,38 +48,9 @@ struct TopQuery {
 // names); everything else is checked here. n is 1..1000.
 absl::StatusOr<TopQuery> TopQueryFromJson(const control::JsonValue& request);
 
-struct TopCounts {
-  uint64_t packets = 0;
-  uint64_t bytes = 0;
-};
-
-// Drained increments summed by flow key since the last Clear().
-class TopWindow {
- public:
-  TopWindow();
-  void Add(absl::Span<const FlowRecord> increments);
-  // The key's counts in the window; nullptr when it saw no traffic.
-  const TopCounts* Find(const tcflow_flow_key& key) const;
-  void Clear();  // keeps the table's memory for the next window
-  size_t size() const { return map_.size(); }
-  bool empty() const { return map_.empty(); }
-
- private:
-  struct Hash {
-    uint64_t seed;
-    size_t operator()(const tcflow_flow_key& k) const { return cache::HashFlowKey(k, seed); }
-  };
-  struct Eq {
-    bool operator()(const tcflow_flow_key& a, const tcflow_flow_key& b) const {
-      return cache::FlowKeyEqual(a, b);
-    }
-  };
-  absl::flat_hash_map<tcflow_flow_key, TopCounts, Hash, Eq> map_;
-};
-
 struct TopRow {
   FlowRecord record;  // the cache's record: key and totals since the record began
-  TopCounts window;   // counted in the window (zero without one)
+  cache::FlowWindowCounts window;  // counted in the window (zero without one)
 };
 
 struct TopResult {
@@ -90,11 +60,13 @@ struct TopResult {
   bool ranked_by_rate = false;
 };
 
-// Visits every flow once (e.g. FlowCache::ForEach).
-using FlowVisitor = absl::FunctionRef<void(absl::FunctionRef<void(const FlowRecord&)>)>;
+// Visits every flow once with its window counts (FlowCache::ForEachWithWindow).
+using FlowVisitor = absl::FunctionRef<void(
+    absl::FunctionRef<void(const FlowRecord&, const cache::FlowWindowCounts&)>)>;
 
-// Ranks the flows `for_each` visits. `window` may be null (then by totals, as by_rate=false).
-TopResult RankTop(FlowVisitor for_each, const TopWindow* window, const TopQuery& query);
+// Ranks the flows `for_each` visits. Without a window (`has_window` false: nobody asked
+// since the window was enabled) by totals, as with by_rate=false.
+TopResult RankTop(FlowVisitor for_each, bool has_window, const TopQuery& query);
 
 }  // namespace tcflow::tcflowd
 

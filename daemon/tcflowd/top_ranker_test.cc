@@ -31,8 +31,17 @@ FlowRecord Flow(uint16_t dport, uint64_t packets, uint64_t bytes, int ip_version
   }
   r.packets = packets;
   r.bytes = bytes;
+  r.start_ms = r.end_ms = 1'000'000;
   return r;
 }
+
+cache::FlowCacheOptions LongTimeouts() {
+  cache::FlowCacheOptions o;
+  o.idle_timeout_ms = o.active_timeout_ms = 3'600'000;
+  return o;
+}
+
+using WindowVisit = absl::FunctionRef<void(const FlowRecord&, const cache::FlowWindowCounts&)>;
 
 struct Expected {
   uint16_t dport;
@@ -41,9 +50,9 @@ struct Expected {
 
 struct Case {
   std::string name;
-  std::vector<FlowRecord> cache;      // the second snapshot: records in the cache
-  std::vector<FlowRecord> increments;  // what the drains produced since the first one
-  bool has_window;
+  std::vector<FlowRecord> cache;       // the first snapshot: merged into the cache
+  std::vector<FlowRecord> increments;  // what the drains produced since then
+  bool has_window;                     // a top request came at the first snapshot
   TopQuery query;
   std::vector<Expected> rows;
   uint64_t matched, active;
@@ -94,10 +103,10 @@ std::vector<Case> Cases() {
        {{4, 0, 0}}, 1, 0},
       {"one interface", cache, {Flow(1, 1, 100)}, true,
        Query(5, TopSort::kBytes, true, false, 3), {{5, 0, 0}}, 1, 0},
-      // Traffic of a flow whose record has ended (not in the cache any more) is not shown.
-      {"ended flows are not shown", cache, {Flow(9, 100, 100000)}, true,
-       Query(1, TopSort::kBytes), {{2, 0, 0}}, 5, 0},
-      {"empty cache", {}, {Flow(1, 1, 1)}, true, Query(5, TopSort::kBytes), {}, 0, 0},
+      // A flow new since the first snapshot: all its traffic is in the window.
+      {"new flow", cache, {Flow(9, 100, 100000)}, true, Query(2, TopSort::kBytes),
+       {{9, 100, 100000}, {2, 0, 0}}, 6, 1},
+      {"empty cache", {}, {}, true, Query(5, TopSort::kBytes), {}, 0, 0},
       // Equal counts: the key decides (dport 6 before 7), the same on every refresh.
       {"ties by key", {Flow(7, 1, 100), Flow(6, 1, 100)}, {}, false, Query(2, TopSort::kBytes),
        {{6, 0, 0}, {7, 0, 0}}, 2, 0},
@@ -107,24 +116,32 @@ std::vector<Case> Cases() {
 TEST(RankTopTest, Table) {
   for (const Case& c : Cases()) {
     SCOPED_TRACE(c.name);
-    TopWindow window;
-    window.Add(c.increments);
-    auto visit = [&](absl::FunctionRef<void(const FlowRecord&)> f) {
-      for (const FlowRecord& r : c.cache) f(r);
-    };
-    TopResult result = RankTop(visit, c.has_window ? &window : nullptr, c.query);
+    cache::FlowCache cache(LongTimeouts());
+    std::vector<FlowRecord> ended;
+    for (const FlowRecord& r : c.cache) cache.Merge(r, &ended);
+    if (c.has_window) cache.EnableWindow(true);
+    cache.MergeBatch(c.increments, &ended);
+    ASSERT_TRUE(ended.empty());
+    auto visit = [&](WindowVisit f) { cache.ForEachWithWindow(f); };
+    TopResult result = RankTop(visit, c.has_window, c.query);
     ASSERT_EQ(result.rows.size(), c.rows.size());
     for (size_t i = 0; i < c.rows.size(); ++i) {
       SCOPED_TRACE(i);
       EXPECT_EQ(result.rows[i].record.key.dst_port, c.rows[i].dport);
       EXPECT_EQ(result.rows[i].window.packets, c.rows[i].window_packets);
       EXPECT_EQ(result.rows[i].window.bytes, c.rows[i].window_bytes);
-      // Totals are the cache's record, untouched.
-      auto it = std::find_if(c.cache.begin(), c.cache.end(), [&](const FlowRecord& r) {
-        return r.key.dst_port == c.rows[i].dport;
-      });
-      EXPECT_EQ(result.rows[i].record.bytes, it->bytes);
-      EXPECT_EQ(result.rows[i].record.packets, it->packets);
+      // Totals are the cache's record: the first snapshot plus the increments.
+      uint64_t packets = 0, bytes = 0;
+      for (const auto* list : {&c.cache, &c.increments}) {
+        for (const FlowRecord& r : *list) {
+          if (r.key.dst_port == c.rows[i].dport) {
+            packets += r.packets;
+            bytes += r.bytes;
+          }
+        }
+      }
+      EXPECT_EQ(result.rows[i].record.bytes, bytes);
+      EXPECT_EQ(result.rows[i].record.packets, packets);
     }
     EXPECT_EQ(result.matched_flows, c.matched);
     EXPECT_EQ(result.active_flows, c.active);
@@ -135,29 +152,31 @@ TEST(RankTopTest, Table) {
 // The bounded heap agrees with a full sort on a big random cache.
 TEST(RankTopTest, MatchesFullSort) {
   std::mt19937_64 rng(7);
-  std::vector<FlowRecord> cache;
-  TopWindow window;
+  cache::FlowCache cache(LongTimeouts());
+  std::vector<FlowRecord> ended;
+  std::vector<TopRow> all;
   for (int i = 0; i < 20000; ++i) {
     FlowRecord r = Flow(static_cast<uint16_t>(i), 1 + rng() % 50, 64 + rng() % 5000);
     r.key.src_port = static_cast<uint16_t>(i >> 16);
-    cache.push_back(r);
-    if (rng() % 3 == 0) {
-      FlowRecord inc = r;
-      inc.packets = 1 + rng() % 5;
-      inc.bytes = inc.packets * (64 + rng() % 100);
-      window.Add({&inc, 1});
-    }
+    cache.Merge(r, &ended);
+    all.push_back({r, {}});
   }
-  auto visit = [&](absl::FunctionRef<void(const FlowRecord&)> f) {
-    for (const FlowRecord& r : cache) f(r);
-  };
+  cache.EnableWindow(true);
+  size_t active = 0;
+  for (TopRow& row : all) {
+    if (rng() % 3 != 0) continue;
+    FlowRecord inc = row.record;
+    inc.packets = 1 + rng() % 5;
+    inc.bytes = inc.packets * (64 + rng() % 100);
+    cache.Merge(inc, &ended);
+    row.record.packets += inc.packets;
+    row.record.bytes += inc.bytes;
+    row.window = {inc.packets, inc.bytes};
+    ++active;
+  }
+  auto visit = [&](WindowVisit f) { cache.ForEachWithWindow(f); };
   for (TopSort sort : {TopSort::kBytes, TopSort::kPackets}) {
-    TopResult result = RankTop(visit, &window, Query(25, sort));
-    std::vector<TopRow> all;
-    for (const FlowRecord& r : cache) {
-      const TopCounts* c = window.Find(r.key);
-      all.push_back({r, c ? *c : TopCounts{}});
-    }
+    TopResult result = RankTop(visit, true, Query(25, sort));
     const bool p = sort == TopSort::kPackets;
     std::sort(all.begin(), all.end(), [&](const TopRow& a, const TopRow& b) {
       uint64_t wa = p ? a.window.packets : a.window.bytes, wb = p ? b.window.packets : b.window.bytes;
@@ -171,8 +190,11 @@ TEST(RankTopTest, MatchesFullSort) {
       EXPECT_EQ(std::memcmp(&result.rows[i].record.key, &all[i].record.key,
                             sizeof(tcflow_flow_key)), 0)
           << i;
+      EXPECT_EQ(result.rows[i].window.bytes, all[i].window.bytes) << i;
+      EXPECT_EQ(result.rows[i].record.bytes, all[i].record.bytes) << i;
     }
-    EXPECT_EQ(result.active_flows, window.size());
+    EXPECT_EQ(result.active_flows, active);
+    EXPECT_EQ(result.matched_flows, all.size());
   }
 }
 
@@ -203,15 +225,55 @@ TEST(TopQueryTest, FromJson) {
   EXPECT_FALSE(parse(R"({"by":"magic"})").ok());
 }
 
-TEST(TopWindowTest, ClearStartsAnEmptyWindow) {
-  TopWindow w;
-  FlowRecord r = Flow(1, 3, 300);
-  w.Add({&r, 1});
-  ASSERT_NE(w.Find(r.key), nullptr);
-  EXPECT_EQ(w.Find(r.key)->bytes, 300u);
-  w.Clear();
-  EXPECT_TRUE(w.empty());
-  EXPECT_EQ(w.Find(r.key), nullptr);
+// The cache's window: cleared on request, never inherited by a reused entry, kept across
+// a flow's records (an active timeout starts a new record, not a new window), gone when off.
+TEST(FlowCacheWindowTest, CountsByKeyAcrossRecords) {
+  cache::FlowCacheOptions o;
+  o.idle_timeout_ms = 20'000;
+  o.active_timeout_ms = 10'000;
+  cache::FlowCache cache(o);
+  std::vector<FlowRecord> ended;
+  auto window_of = [&](uint16_t dport) {
+    cache::FlowWindowCounts found;
+    cache.ForEachWithWindow([&](const FlowRecord& r, const cache::FlowWindowCounts& w) {
+      if (r.key.dst_port == dport) found = w;
+    });
+    return found;
+  };
+  FlowRecord a = Flow(1, 3, 300);
+  cache.Merge(a, &ended);
+  EXPECT_EQ(window_of(1).packets, 0u);  // off: zeros
+  cache.EnableWindow(true);
+  EXPECT_EQ(window_of(1).packets, 0u);  // what came before is not in the window
+  cache.Merge(a, &ended);
+  cache.Merge(a, &ended);
+  EXPECT_EQ(window_of(1).packets, 6u);
+  EXPECT_EQ(window_of(1).bytes, 600u);
+  cache.ClearWindow();
+  EXPECT_EQ(window_of(1).packets, 0u);
+
+  // Active timeout: the record is exported, the flow counts on in a fresh record; the
+  // window holds both parts.
+  cache.Merge(a, &ended);
+  FlowRecord later = a;
+  later.start_ms = later.end_ms = a.end_ms + 10'500;
+  cache.Expire(later.end_ms, &ended);
+  ASSERT_EQ(ended.size(), 1u);
+  cache.Merge(later, &ended);
+  EXPECT_EQ(window_of(1).packets, 6u);
+
+  // Idle timeout frees the entry; a new key takes it over with only its own traffic.
+  cache.Expire(later.end_ms + 21'000, &ended);
+  ASSERT_EQ(cache.size(), 0u);
+  FlowRecord b = Flow(2, 1, 100);
+  b.start_ms = b.end_ms = later.end_ms + 21'000;
+  cache.Merge(b, &ended);
+  EXPECT_EQ(window_of(2).packets, 1u);
+  EXPECT_EQ(window_of(2).bytes, 100u);
+
+  cache.EnableWindow(false);
+  cache.Merge(b, &ended);
+  EXPECT_EQ(window_of(2).packets, 0u);
 }
 
 }  // namespace
