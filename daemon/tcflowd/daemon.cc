@@ -12,10 +12,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "daemon/control/requests.h"
+#include "daemon/metrics/render.h"
 #include "daemon/tcflowd/bpffs.h"
 #include "netlink/netns.h"
 #include "netlink/socket.h"
 #include "netlink/tc.h"
+#include "tools/version.h"
 
 namespace tcflow::tcflowd {
 namespace {
@@ -388,11 +390,18 @@ void Daemon::RegisterControl() {
 }
 
 std::string Daemon::MetricsText() {
-  std::string json;
-  control::JsonWriter w(&json);
-  WriteStatus(w);
-  absl::StatusOr<control::JsonValue> status = control::ParseJson(json);
-  std::string text = status.ok() ? PrometheusText(*status) : std::string();
+  // The pipeline thread only copies its counters; the text is made here, on the main loop.
+  metrics::PipelineSnapshot snapshot;
+  pipeline_->Call([&] { pipeline_->SnapshotMetrics(&snapshot); });
+  metrics::ProcessInfo info;
+  info.version = kVersion;
+  info.revision = "unknown";  // builds are not stamped
+  info.start_time_seconds = absl::ToDoubleSeconds(started_at_ - absl::UnixEpoch());
+  info.reloads_ok = reloads_ - reload_failures_;
+  info.reloads_error = reload_failures_;
+  info.last_reload_success = last_reload_error_.empty();
+  std::string text;
+  metrics::RenderMetrics(snapshot, info, &text);
   AppendHealthMetrics(Health(), &text);
   return text;
 }

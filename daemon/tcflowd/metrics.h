@@ -1,5 +1,5 @@
-// tcflowd's metrics: the status snapshot (the control socket's `status` reply) as
-// Prometheus text, served over HTTP on the configured local address with the health
+// tcflowd's metrics: the /metrics text (daemon/metrics/render.h plus the health
+// families), served over HTTP on the configured local address with the health
 // endpoints /healthz and /ready. The server owns no
 // thread: libmicrohttpd runs in its epoll mode, and the main loop polls fd() and calls
 // Run(), so the status is read on the main thread like a control request.
@@ -18,10 +18,6 @@
 struct MHD_Daemon;
 
 namespace tcflow::tcflowd {
-
-// Every number of the status, named tcflowd_<path>; collectors and kernel directions as
-// labels; counters end in _total.
-std::string PrometheusText(const control::JsonValue& status);
 
 // An HTTP answer: status code and text/plain body.
 struct HttpAnswer {

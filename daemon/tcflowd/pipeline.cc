@@ -48,6 +48,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
   cache::FlowCacheOptions cache_options = CacheOptionsFrom(config);
   if (absl::Status s = cache_options.Validate(); !s.ok()) return s;
   p->cache_ = std::make_unique<cache::FlowCache>(cache_options);
+  p->traffic_observer_.traffic = &p->traffic_metrics_;
+  p->cache_->set_observer(&p->traffic_observer_);
 
   p->collector_options_ = CollectorOptionsFrom(config);
   auto set = ipfix::ExporterSet::Create(p->collector_options_, absl::Now());
@@ -182,11 +184,14 @@ void Pipeline::Tick() {
 
 void Pipeline::DrainNow() {
   RefreshInterfaces();
+  const int64_t drain_start_ns = runtime::MonotonicNowNs();
   absl::StatusOr<DrainResult> r = drainer_->Drain(
       [this](absl::Span<const FlowRecord> batch) {
+        traffic_metrics_.Add(batch);
         if (journal_ != nullptr) journal_->AppendMerged(batch);
         cache_->MergeBatch(batch, &ended_);
       });
+  drain_duration_.Observe((runtime::MonotonicNowNs() - drain_start_ns) * 1e-9);
   if (r.ok()) {
     ++totals_.drains;
     totals_.last = *r;
@@ -406,6 +411,35 @@ void Pipeline::Finish() {
     exporters_->Tick(absl::Now());
   }
   if (journal_ != nullptr) (void)journal_->Clear();  // everything is exported
+}
+
+void Pipeline::SnapshotMetrics(metrics::PipelineSnapshot* out) {
+  RefreshInterfaces();
+  out->traffic = traffic_metrics_.Snapshot(names_);
+  // The kernel's counters as of now (the traffic ones are as of the last drain).
+  out->kernel_valid = stats_reader_.has_value() && stats_reader_->Read(&out->kernel).ok();
+  out->table_flows = totals_.last.slots_read;
+  out->table_capacity = drainer_->layout().slots_per_half;
+  out->cache_flows = cache_->size();
+  out->cache_capacity = cache_->options().max_flows;
+  const cache::FlowCacheStats& cs = cache_->stats();
+  std::copy(cs.records_ended.begin(), cs.records_ended.end(), out->flows_ended.begin());
+  out->drain_duration = drain_duration_;
+  out->drain_errors = totals_.drain_errors;
+  out->last_drain_timestamp =
+      totals_.drains == 0 ? 0 : absl::ToDoubleSeconds(totals_.last_drain_time - absl::UnixEpoch());
+  for (size_t i = 0; i < exporters_->size(); ++i) {
+    const ipfix::ExporterStats s = exporters_->at(i).stats();
+    metrics::CollectorMetrics& c = out->collectors.emplace_back();
+    c.name = i < collector_names_.size() ? collector_names_[i] : "";
+    c.records = s.flow_records;
+    c.messages = s.messages;
+    c.bytes = s.octets;
+    c.records_not_sent = s.loss.records;
+    c.messages_not_sent = s.loss.messages;
+    c.template_refreshes = s.template_sends;
+    c.up = s.collector_up;
+  }
 }
 
 void Pipeline::WriteStatus(control::JsonWriter& w) {

@@ -32,6 +32,8 @@
 #include "daemon/flowlog/flow_log.h"
 #include "daemon/ipfix/collector.h"
 #include "daemon/loader/loader.h"
+#include "daemon/metrics/render.h"
+#include "daemon/metrics/traffic_metrics.h"
 #include "daemon/tcflowd/interface_table.h"
 #include "daemon/tcflowd/journal.h"
 
@@ -79,6 +81,8 @@ class Pipeline {
   void Finish();
   // Writes the status members of the pipeline (no braces) into `w`.
   void WriteStatus(control::JsonWriter& w);
+  // Copies what /metrics shows (daemon/metrics/render.h); the main loop renders it.
+  void SnapshotMetrics(metrics::PipelineSnapshot* out);
 
   // `flowctl top`: drains, ranks (top_ranker.h), writes the reply's members (no braces)
   // and starts the next traffic window.
@@ -141,6 +145,16 @@ class Pipeline {
   std::vector<FlowRecord> ended_;
   DrainTotals totals_;
   tcflow_stats kernel_stats_ = {};
+  // /metrics: traffic from every drained record, IPv6 flows in the cache by scope (the
+  // cache tells the observer of keys added and removed), and each drain's duration.
+  struct TrafficObserver : cache::FlowCacheObserver {
+    metrics::TrafficMetrics* traffic = nullptr;
+    void FlowAdded(const tcflow_flow_key& k) override { traffic->FlowCreated(k); }
+    void FlowRemoved(const tcflow_flow_key& k) override { traffic->FlowRemoved(k); }
+  };
+  metrics::TrafficMetrics traffic_metrics_;
+  TrafficObserver traffic_observer_;
+  metrics::Histogram drain_duration_{metrics::DrainDurationBounds()};
   absl::Duration drain_interval_;
   uint64_t records_exported_ = 0;
   uint64_t packets_exported_ = 0;
