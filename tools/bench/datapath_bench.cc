@@ -316,6 +316,17 @@ int main(int argc, char** argv) {
               "x2.50, aim x2.00)\n\n",
               worst, worst_min);
 
+  // Static proxies, steadier than the clock: program size and the verifier's work.
+  std::printf("PROGRAM SIZE (xlated BPF insns, jited bytes, insns the verifier processed)\n");
+  for (size_t ci = 1; ci < cols.size(); ci++) {
+    bpf_prog_info info = {};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(cols[ci].fd, &info, &len) != 0) continue;
+    std::printf("%-22s %6u insns %7u B jited %8u verified\n", cols[ci].name.c_str(),
+                info.xlated_prog_len / 8, info.jited_prog_len, info.verified_insns);
+  }
+  std::printf("\n");
+
   std::printf("WHERE THE TIME GOES (ns/packet over the empty program, medians [minima], ingress, "
               "bench-only builds)\n");
   std::printf("%-18s", "frame");
