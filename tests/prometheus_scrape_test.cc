@@ -381,17 +381,28 @@ TEST(PrometheusScrapeTest, RealPrometheusSeesExactTraffic) {
   constexpr int kSolicitations = 25, kHopByHop = 40, kPings6 = 7, kPings4 = 5;
   std::vector<std::string> targets;
   for (int i = 1; i <= kSolicitations; ++i) targets.push_back(absl::StrFormat("fd61:1::ac:%x", i));
-  RunResult events;
+  RunResult events, exthdr_events;
   std::thread events_thread([&] {
-    events = Flowctl({"events", "--socket", cfg.control_socket(), "-n",
-                      absl::StrCat(kSolicitations), "-t", "20"});
+    events = Flowctl({"events", "--socket", cfg.control_socket(), "--type", "ndp", "-o", "json",
+                      "-n", absl::StrCat(kSolicitations), "-t", "20"});
+  });
+  // The same stream filtered to extension-chain alerts: none of the NS may show up there.
+  std::thread exthdr_thread([&] {
+    exthdr_events = Flowctl({"events", "--socket", cfg.control_socket(), "--type", "exthdr",
+                             "-t", "3"});
   });
   absl::SleepFor(absl::Milliseconds(500));  // subscribed
   auto h1_mac = MacOf(*r.h1, "e0");
   ASSERT_TRUE(h1_mac.ok());
   absl::Status ns_sent = SendNeighbourSolicitations(*r.h1, targets, *h1_mac);
   events_thread.join();
+  exthdr_thread.join();
   ASSERT_TRUE(ns_sent.ok()) << ns_sent;
+  EXPECT_EQ(exthdr_events.code, 0) << exthdr_events.err;
+  EXPECT_EQ(exthdr_events.out, "");
+  RunResult bad = Flowctl({"events", "--socket", cfg.control_socket(), "--type", "arp"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_TRUE(absl::StrContains(bad.err, "--type must be ndp or exthdr")) << bad.err;
 
   // The events stream had every NS the test sent, with its target, and nothing else.
   EXPECT_EQ(events.code, 0) << events.err;

@@ -201,7 +201,21 @@ int RunEvents(const std::vector<std::string>& args) {
   AddSocketFlag(flags, &socket);
   flags.AddInt("count", 'n', &count, "N", "stop after N events (default: run until killed)");
   flags.AddInt("timeout", 't', &seconds, "S", "stop after S seconds (default: never)");
+  std::string type, output = "json";
+  flags.AddString("type", 0, &type, "KIND",
+                  "only ndp (neighbour discovery) or exthdr (deep extension chains) events");
+  flags.AddString("output", 'o', &output, "FORMAT", "json (the only format; the default)");
   if (int rc = cli::ParseOrExit(flags, args); rc >= 0) return rc;
+  if (output != "json") {
+    std::fprintf(stderr, "flowctl events: -o must be json\n");
+    return 2;
+  }
+  if (!type.empty() && type != "ndp" && type != "exthdr") {
+    std::fprintf(stderr, "flowctl events: --type must be ndp or exthdr\n");
+    return 2;
+  }
+  // The event's own "type" field: "ndp" or "ext_chain_deep".
+  const std::string want = type == "exthdr" ? "ext_chain_deep" : type;
   auto client = control::ControlClient::Connect(socket);
   if (!client.ok()) return Fail("events", client.status());
   if (absl::Status s = client->Subscribe("events"); !s.ok()) return Fail("events", s);
@@ -213,6 +227,7 @@ int RunEvents(const std::vector<std::string>& args) {
     if (!line.ok()) return Fail("events", line.status());
     if (!line->has_value()) continue;
     if (const JsonValue* event = (*line)->Find("event"); event != nullptr) {
+      if (!want.empty() && event->GetString("type") != want) continue;
       std::printf("%s\n", event->Serialize().c_str());
       ++seen;
     } else if (const JsonValue* lost = (*line)->Find("lost"); lost != nullptr) {
