@@ -320,7 +320,7 @@ TEST_F(TcflowdFaultsTest, TcpCollectorDownCountsLossThenReconnects) {
   a->reset();  // the collector goes away (having read everything it acknowledged)
 
   ASSERT_TRUE(UdpBurst(*r_.h1, *r_.h2, "10.61.2.1", 41011, 7000, 150, 200, &received).ok());
-  absl::SleepFor(absl::Milliseconds(2000));  // idle timeout: exported while it is down
+  absl::SleepFor(absl::Milliseconds(2000));  // idle timeout: exported (held) while it is down
   auto collector = [&]() -> control::JsonValue {
     auto status = (*daemon)->Call("status");
     return status.ok() ? status->Find("collectors")->items()[0] : control::JsonValue();
@@ -343,7 +343,9 @@ TEST_F(TcflowdFaultsTest, TcpCollectorDownCountsLossThenReconnects) {
     EXPECT_EQ(first[Leg(41010, leg)].packets, 100u);
     EXPECT_EQ(second[Leg(41012, leg)].packets, 80u);
     EXPECT_EQ(second[Leg(41012, leg)].bytes, 80u * 228);
-    EXPECT_EQ(first[Leg(41011, leg)].packets + second[Leg(41011, leg)].packets, 0u);
+    // Ended while the collector was down: held (within send_queue_bytes) and delivered
+    // after the reconnect, behind the new session's templates.
+    EXPECT_EQ(first[Leg(41011, leg)].packets + second[Leg(41011, leg)].packets, 150u);
   }
   // Every exported packet is either at a collector or counted as not sent. Other flows
   // (neighbour discovery, MLD) can still end and be exported while this looks, so the
@@ -365,7 +367,8 @@ TEST_F(TcflowdFaultsTest, TcpCollectorDownCountsLossThenReconnects) {
     if (delivered + lost == exported || absl::Now() > settle) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
-  EXPECT_GE(lost, 300u) << "the 41011 flow on both legs at least";
+  // (A flow of the router's own, e.g. an MLD report, that ends just as the collector goes
+  // away can be counted lost: written, never acknowledged. The test's flows are not.)
   EXPECT_EQ(delivered + lost, exported) << last_status;
 }
 

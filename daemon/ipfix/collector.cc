@@ -38,7 +38,11 @@ absl::StatusOr<std::unique_ptr<Exporter>> MakeExporter(const CollectorOptions& o
       transport = *std::move(t);
     }
   }
-  return Exporter::Create(options.exporter, std::move(transport));
+  ExporterOptions exporter = options.exporter;
+  // Over TCP, what the collector cannot take now (down, restarting, slow) waits in a hold
+  // as large as the send queue and goes out after the next session's templates.
+  if (options.transport == TransportKind::kTcp) exporter.hold_bytes = options.tcp_queue_bytes;
+  return Exporter::Create(exporter, std::move(transport));
 }
 
 absl::StatusOr<ExporterSet> ExporterSet::Create(const std::vector<CollectorOptions>& collectors,
