@@ -44,11 +44,23 @@ std::string Shorten(const std::string& prefix, const std::string& address,
   return Fit(prefix + address + suffix, max_width);
 }
 
+// SI from 1000 on: "1.0k", "526.8k", "4.4M" (one decimal: at most 6 characters).
+std::string Si(double v, int decimals = 1) {
+  static constexpr char kUnits[] = "kMGTPE";
+  int unit = 0;
+  v /= 1000;
+  while (v >= 999.95 && unit < 5) {
+    v /= 1000;
+    ++unit;
+  }
+  return absl::StrFormat("%.*f%c", decimals, v, kUnits[unit]);
+}
+
 // Rates: one decimal below 10, whole numbers below 1000, SI above.
 std::string Rate(double v) {
   if (v < 10) return absl::StrFormat("%.1f", v);
-  if (v < 1000) return absl::StrFormat("%.0f", v);
-  return CompactCount(v, 6);
+  if (v < 999.5) return absl::StrFormat("%.0f", v);
+  return Si(v);
 }
 
 std::string RateOr(const std::optional<double>& v) { return v ? Rate(*v) : "-"; }
@@ -82,16 +94,8 @@ std::string CompactCount(double value, size_t width) {
   if (value < 0) value = 0;
   std::string exact = absl::StrFormat("%.0f", value);
   if (exact.size() <= width) return exact;
-  static constexpr char kUnits[] = "kMGTPE";
-  double v = value;
-  int unit = -1;
-  while (v >= 999.95 && unit < 5) {
-    v /= 1000;
-    ++unit;
-  }
-  std::string s = absl::StrFormat("%.1f%c", v, kUnits[unit]);
-  if (s.size() > width) s = absl::StrFormat("%.0f%c", v, kUnits[unit]);
-  return s;
+  std::string s = Si(value);
+  return s.size() <= width ? s : Si(value, 0);
 }
 
 std::string FormatUptime(double seconds) {

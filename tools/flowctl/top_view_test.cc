@@ -84,7 +84,7 @@ TEST(TopViewTest, SecondFrameRates) {
   std::vector<std::string> lines = absl::StrSplit(table, '\n');
   ASSERT_GE(lines.size(), 7u) << table;
   EXPECT_EQ(lines[0], "tcflowd up 1h02m | 1234 flows cached | table 25.0% (peak 50.0%) of 4096 slots");
-  EXPECT_EQ(lines[1], "total 3000 pkts 1.5M bytes | now 1000 pkt/s 4.0M bit/s");
+  EXPECT_EQ(lines[1], "total 3000 pkts 1.5M bytes | now 1.0k pkt/s 4.0M bit/s");
   EXPECT_EQ(lines[2], "top 20 by byte rate over 2.00s: 2 of 1234 flows active");
   EXPECT_EQ(lines[3], "");
   EXPECT_EQ(lines[4],
@@ -92,7 +92,7 @@ TEST(TopViewTest, SecondFrameRates) {
             "   PKTS   BYTES  PKT/S  BIT/S");
   EXPECT_EQ(lines[5],
             "r1    in  udp   10.61.1.1:40001   10.61.2.1:6001   "
-            "    250   32000    100 102400");
+            "    250   32000    100 102.4k");
   EXPECT_EQ(lines[6],
             "r2    out udp   [fd61:1::1]:40003 [fd61:2::1]:6003 "
             "     10    1480    0.0    0.0");
@@ -163,7 +163,7 @@ TEST(TopViewTest, FitsTheWidth) {
       std::vector<std::string> lines = absl::StrSplit(table, '\n');
       EXPECT_EQ(lines[5],
                 "enp3s0f1n~ in  udp   [200~:1]:40001 [2001~666]:443  "
-                "123.5M   98.8G   1000  12.0M")
+                "123.5M   98.8G   1.0k  12.0M")
           << table;
     }
   }
