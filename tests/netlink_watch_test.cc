@@ -322,3 +322,72 @@ TEST(NetlinkWatchTest, UnknownNamespaceIsAClearError) {
 
 }  // namespace
 }  // namespace tcflow
+
+namespace tcflow {
+namespace {
+
+// With a repair delay (tcflowd's 1 s), a removed filter stays missing, named by Problems()
+// per hook, until the delay has passed; then it is put back and counted.
+TEST(NetlinkWatchTest, RepairWaitsForTheDelayAndProblemsNameTheHook) {
+  Fixture f;
+  ASSERT_OK(f.Build("delay"));
+  netlink::WatcherOptions options = f.Options();
+  options.reattach_removed = true;
+  options.repair_delay = absl::Milliseconds(600);
+  auto watcher = LinkWatcher::Start(std::move(options));
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  absl::Time start = absl::Now();
+  ASSERT_OK(f.ns->AddDummy("hot4"));
+  ASSERT_TRUE(f.log.WaitFor(WatchEvent::Kind::kAttached, "hot4", start, absl::Seconds(1)));
+  EXPECT_TRUE((*watcher)->Problems().empty());
+
+  auto link = netlink::GetLink(*f.sock, "hot4");
+  ASSERT_TRUE(link.ok());
+  auto filters = netlink::ListFilters(*f.sock, link->ifindex, Hook::kEgress);
+  ASSERT_TRUE(filters.ok() && filters->size() == 1u);
+  start = absl::Now();
+  ASSERT_OK(netlink::DeleteFilter(*f.sock, (*filters)[0]));
+  ASSERT_TRUE(f.log.WaitFor(WatchEvent::Kind::kFilterRemoved, "hot4", start, absl::Seconds(1)))
+      << f.log.Dump();
+  auto problems = (*watcher)->Problems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].link.name, "hot4");
+  EXPECT_FALSE(problems[0].ingress);
+  EXPECT_TRUE(problems[0].egress);
+  EXPECT_EQ(problems[0].reason, "tcflow filter missing");
+  EXPECT_EQ(f.OurFilters("hot4"), 1) << "not repaired in the pass that noticed it";
+
+  auto took = f.log.WaitFor(WatchEvent::Kind::kReattached, "hot4", start, absl::Seconds(2));
+  ASSERT_TRUE(took) << f.log.Dump();
+  EXPECT_GE(*took, absl::Milliseconds(550));
+  EXPECT_EQ(f.OurFilters("hot4"), 2);
+  EXPECT_TRUE((*watcher)->Problems().empty());
+  EXPECT_EQ((*watcher)->repairs(), 1u);
+  EXPECT_EQ((*watcher)->Attached().size(), 1u);
+}
+
+// Reattach off: the filters stay missing and Problems() keeps naming both hooks.
+TEST(NetlinkWatchTest, MissingFilterStaysAProblemWhenReattachIsOff) {
+  Fixture f;
+  ASSERT_OK(f.Build("stay"));
+  auto watcher = LinkWatcher::Start(f.Options());
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  absl::Time start = absl::Now();
+  ASSERT_OK(f.ns->AddDummy("hot5"));
+  ASSERT_TRUE(f.log.WaitFor(WatchEvent::Kind::kAttached, "hot5", start, absl::Seconds(1)));
+  auto link = netlink::GetLink(*f.sock, "hot5");
+  ASSERT_TRUE(link.ok());
+  start = absl::Now();
+  ASSERT_OK(netlink::DeleteClsact(*f.sock, link->ifindex));
+  ASSERT_TRUE(f.log.WaitFor(WatchEvent::Kind::kFilterRemoved, "hot5", start, absl::Seconds(1)))
+      << f.log.Dump();
+  absl::SleepFor(absl::Milliseconds(300));
+  auto problems = (*watcher)->Problems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(problems[0].ingress && problems[0].egress);
+  EXPECT_EQ(f.OurFilters("hot5"), 0);
+  EXPECT_EQ((*watcher)->repairs(), 0u);
+}
+
+}  // namespace
+}  // namespace tcflow
