@@ -177,7 +177,7 @@ void Pipeline::Tick() {
   if (event_reader_ != nullptr) (void)event_reader_->Consume();
   DrainNow();
   exporters_->Tick(absl::Now());
-  if (cache_->window_enabled() && absl::Now() - top_window_start_ > absl::Seconds(30)) {
+  if (cache_->window_enabled() && absl::Now() - top_window_start_ > top_window_keep_) {
     cache_->EnableWindow(false);  // nobody watches `flowctl top` any more
   }
 }
@@ -581,5 +581,6 @@ void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
     cache_->EnableWindow(true);
   }
   top_window_start_ = now;
+  top_window_keep_ = std::max(absl::Seconds(30), 2 * absl::Milliseconds(query.interval_ms));
 }
 

@@ -159,6 +159,10 @@ class Pipeline {
   uint64_t records_exported_ = 0;
   uint64_t packets_exported_ = 0;
   uint64_t bytes_exported_ = 0;
+  // `flowctl top`: when its traffic window (kept by the cache while someone watches; off
+  // after top_window_keep_ without a request) started.
+  absl::Time top_window_start_;
+  absl::Duration top_window_keep_ = absl::Seconds(30);
 };
 
 }  // namespace tcflow::tcflowd

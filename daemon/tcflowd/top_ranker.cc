@@ -33,6 +33,13 @@ absl::StatusOr<TopQuery> TopQueryFromJson(const control::JsonValue& request) {
     q.by_rate = *by == "rate";
   }
   q.ipv6_only = request.GetBool("ipv6").value_or(false);
+  if (const control::JsonValue* i = request.Find("interval_ms"); i != nullptr) {
+    std::optional<uint64_t> v = i->AsUint64();
+    if (!v || *v > 24 * 3'600'000ull) {
+      return absl::InvalidArgumentError("top: interval_ms must be 0..86400000");
+    }
+    q.interval_ms = static_cast<int64_t>(*v);
+  }
   return q;
 }
 

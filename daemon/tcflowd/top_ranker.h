@@ -24,7 +24,6 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "absl/types/span.h"
 #include "daemon/cache/flow_cache.h"
 #include "daemon/control/json.h"
 #include "daemon/flow/flow_record.h"
@@ -41,11 +40,14 @@ struct TopQuery {
   bool by_rate = true;
   bool ipv6_only = false;
   std::optional<uint32_t> ifindex;  // only flows observed on this interface
+  // The client's refresh interval: the window is kept at least twice that long without a
+  // request (and at least 30 s) before the cache stops counting it.
+  int64_t interval_ms = 0;
 };
 
 // The request's members: {"n":20,"sort":"bytes"|"packets","by":"rate"|"total",
-// "ipv6":bool,"interface":"eth0"}. The interface name is left to the caller (it knows the
-// names); everything else is checked here. n is 1..1000.
+// "ipv6":bool,"interface":"eth0","interval_ms":1000}. The interface name is left to the
+// caller (it knows the names); everything else is checked here. n is 1..1000.
 absl::StatusOr<TopQuery> TopQueryFromJson(const control::JsonValue& request);
 
 struct TopRow {

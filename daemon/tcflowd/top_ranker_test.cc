@@ -204,12 +204,13 @@ TEST(TopQueryTest, FromJson) {
     EXPECT_TRUE(v.ok()) << text;
     return TopQueryFromJson(*v);
   };
-  auto q = parse(R"({"n":5,"sort":"packets","by":"total","ipv6":true})");
+  auto q = parse(R"({"n":5,"sort":"packets","by":"total","ipv6":true,"interval_ms":60000})");
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_EQ(q->n, 5u);
   EXPECT_EQ(q->sort, TopSort::kPackets);
   EXPECT_FALSE(q->by_rate);
   EXPECT_TRUE(q->ipv6_only);
+  EXPECT_EQ(q->interval_ms, 60000);
   q = parse("{}");
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->n, 20u);
@@ -223,6 +224,7 @@ TEST(TopQueryTest, FromJson) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("flows"), std::string::npos);
   EXPECT_FALSE(parse(R"({"by":"magic"})").ok());
+  EXPECT_FALSE(parse(R"({"interval_ms":-1})").ok());
 }
 
 // The cache's window: cleared on request, never inherited by a reused entry, kept across

@@ -240,6 +240,7 @@ int RunTop(const std::vector<std::string>& args) {
     // The daemon's window since our previous request carries the rates; the first frame
     // has none of its own, so it is ranked by totals.
     request.Set("by", JsonValue::String(previous.has_value() ? "rate" : "total"));
+    request.Set("interval_ms", JsonValue::Int(absl::ToInt64Milliseconds(*interval)));
     if (ipv6) request.Set("ipv6", JsonValue::Bool(true));
     if (!interface.empty()) request.Set("interface", JsonValue::String(interface));
     absl::StatusOr<JsonValue> reply = call(request);
