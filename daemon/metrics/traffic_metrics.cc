@@ -64,6 +64,10 @@ void InterfaceCounters::MergeFrom(const InterfaceCounters& o) {
   }
 }
 
+void TrafficMetrics::Add(absl::Span<const FlowRecord> batch) {
+  for (const FlowRecord& r : batch) Add(r);
+}
+
 InterfaceCounters& TrafficMetrics::FindSlow(uint32_t ifindex, uint8_t direction) {
   direction &= 1;
   const uint32_t next = static_cast<uint32_t>(series_.size());
