@@ -352,6 +352,22 @@ void FlowCache::Expire(int64_t now_ms, std::vector<FlowRecord>* ended) {
 size_t FlowCache::Flush(const FlowFilter& filter, std::vector<FlowRecord>* ended) {
   const uint64_t before = stats_.records_ended_total();
   const bool all = filter.MatchesAll();
+  if (all) {
+    for (Entry& e : entries_) {
+      if (e.state == State::kFree) continue;
+      Export(e, FlowEndReason::kForcedEnd, ended);
+      if (observer_ != nullptr) observer_->FlowRemoved(e.rec.key);
+    }
+    // Every flow is gone: drop the index, the entries and the wheels at once. Erasing key
+    // by key costs a random access into the index per flow, most of the time of ending
+    // 1 M flows (shutdown, `flowctl flush --all`). The entries' address space stays.
+    index_.Clear();
+    entries_.clear();
+    free_head_ = UINT32_MAX;
+    if (window_on_) window_.clear();
+    RebuildWheels();
+    return static_cast<size_t>(stats_.records_ended_total() - before);
+  }
   for (uint32_t i = 0; i < entries_.size(); ++i) {
     Entry& e = entries_[i];
     if (e.state == State::kFree || (!all && !filter.Matches(e.rec.key))) continue;

@@ -320,6 +320,48 @@ TEST(FlowCacheTest, FlushByFilter) {
   EXPECT_EQ(cache.stats().records_ended[static_cast<int>(FlowEndReason::kForcedEnd)], 4u);
 }
 
+// FlushAll drops the index, entries and wheels at once; the cache must then behave like a
+// fresh one: the same keys start new records, expiry and eviction work, no stale wheel
+// item ends a new flow early, the window restarts.
+TEST(FlowCacheTest, EverythingWorksAfterFlushAll) {
+  FlowCacheOptions o = Options();
+  o.max_flows = 8;
+  FlowCache cache(o);
+  cache.EnableWindow(true);
+  std::vector<FlowRecord> ended;
+  for (uint32_t i = 0; i < 8; ++i) cache.Merge(Inc(Key(i), 1, 10, kT0, kT0), &ended);
+  EXPECT_EQ(cache.FlushAll(&ended), 8u);
+  EXPECT_EQ(cache.size(), 0u);
+  ended.clear();
+  // The same keys again, later: new records with only the new counts.
+  for (uint32_t i = 0; i < 8; ++i) {
+    cache.Merge(Inc(Key(i), 2, 20, kT0 + 5'000, kT0 + 5'000), &ended);
+  }
+  EXPECT_TRUE(ended.empty());
+  EXPECT_EQ(cache.size(), 8u);
+  size_t windowed = 0;
+  cache.ForEachWithWindow([&](const FlowRecord& r, const FlowWindowCounts& w) {
+    EXPECT_EQ(r.packets, 2u);
+    EXPECT_EQ(w.packets, 2u);
+    ++windowed;
+  });
+  EXPECT_EQ(windowed, 8u);
+  // The old flows' idle deadline (kT0 + 10 s) passes: nothing ends early.
+  cache.Expire(kT0 + 12'000, &ended);
+  EXPECT_TRUE(ended.empty());
+  // A ninth key evicts one (max_flows 8).
+  cache.Merge(Inc(Key(100), 1, 10, kT0 + 13'000, kT0 + 13'000), &ended);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].end_reason, FlowEndReason::kLackOfResources);
+  EXPECT_EQ(ended[0].packets, 2u);
+  ended.clear();
+  // Everything ends by idle timeout in time, once each.
+  cache.Expire(kT0 + 30'000, &ended);
+  EXPECT_EQ(ended.size(), 8u);
+  for (const FlowRecord& r : ended) EXPECT_EQ(r.end_reason, FlowEndReason::kIdleTimeout);
+  EXPECT_EQ(cache.size(), 0u);
+}
+
 TEST(FlowCacheTest, ExpiryAfterLongPauseAndShortenedTimeouts) {
   FlowCache cache(Options());
   std::vector<FlowRecord> ended;

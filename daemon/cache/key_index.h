@@ -11,6 +11,7 @@
 #ifndef TCFLOW_DAEMON_CACHE_KEY_INDEX_H_
 #define TCFLOW_DAEMON_CACHE_KEY_INDEX_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -27,6 +28,11 @@ class KeyIndex {
     while (capacity < 2 * max_keys) capacity *= 2;
     slots_.assign(capacity, Slot{kNone, 0});
     mask_ = static_cast<uint32_t>(capacity - 1);
+    size_ = 0;
+  }
+  // Drops every key, keeping the size.
+  void Clear() {
+    std::fill(slots_.begin(), slots_.end(), Slot{kNone, 0});
     size_ = 0;
   }
   size_t capacity() const { return slots_.size(); }

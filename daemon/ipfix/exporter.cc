@@ -272,12 +272,7 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
   holding_ = may_hold && (!ready || held_first_ < held_.size());
   may_hold_ = may_hold;
   uint64_t flow_records = 0;
-  // IPv4 records first, then IPv6: one data set per family and message, not one per change
-  // of family (a set header is 4 bytes, a record 66).
-  for (int pass = 0; pass < 2; ++pass) {
-    const Template& t = pass == 1 ? v6_ : v4_;
-    for (const FlowRecord& r : records) {
-      if (r.is_ipv6() != (pass == 1)) continue;
+  auto encode = [&](const Template& t, const FlowRecord& r) __attribute__((always_inline)) {
     if (!writer_.active()) StartMessage(now);
     uint8_t* p = nullptr;
     if (writer_.set_id() == t.id) p = writer_.Reserve(t.record_length);
@@ -294,8 +289,19 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
     ++info_.flow_records;
     info_.packets += r.packets;
     info_.octets += r.bytes;
+  };
+  // IPv4 records first, then IPv6: one data set per family and message, not one per change
+  // of family (a set header is 4 bytes, a record 66). One pass over the batch (records are
+  // 112 bytes; a batch of a million is read once, not twice): IPv6 ones are noted.
+  v6_pending_.clear();
+  for (const FlowRecord& r : records) {
+    if (r.is_ipv6()) {
+      v6_pending_.push_back(&r);
+    } else {
+      encode(v4_, r);
     }
   }
+  for (const FlowRecord* r : v6_pending_) encode(v6_, *r);
   if (writer_.active()) {
     if (CommitMessage(now) == Outcome::kSent) flow_records += info_.flow_records;
   }

@@ -137,6 +137,7 @@ class Exporter {
     size_t length;
     MessageInfo info;
   };
+  std::vector<const FlowRecord*> v6_pending_;  // Export(): IPv6 records, after the IPv4 ones
   bool holding_ = false;     // messages being written now go to the hold
   bool may_hold_ = false;    // data messages of Export(): a refused one may be held
   std::vector<uint8_t> hold_scratch_;

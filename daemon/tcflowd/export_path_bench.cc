@@ -9,6 +9,9 @@
 //   bazel run -c opt //daemon/tcflowd:export_path_bench -- --flows 1048576 --rounds 5
 //   (--merge-in-drain 1: the drain merges duplicate keys too, as before tcflowd let the
 //   flow cache do it alone)
+//
+// Each round ends the drained flows four ways, side by side (see kPerKey... below): the
+// per-key end is how FlushAll worked before it dropped the cache's structures at once.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -119,53 +122,84 @@ int Main(int argc, char** argv) {
 
   std::printf("export_path_bench: %u IPv4 flows per round, %d rounds, default template "
               "(66-byte records), 1472-byte datagrams, medians\n", flows, rounds);
-  std::vector<double> memcpy_rate, plain_rate, journal_rate, drain_ms, merge_share, export_ms;
+  // How the drained flows end before they are exported, side by side in every round:
+  // - kPerKey: every flow ended and erased from the cache's index one by one (how
+  //   FlushAll worked before: shutdown and `flowctl flush --all`);
+  // - kAll: FlushAll as it is now (the index, entries and wheels dropped at once);
+  // - kIdle: by idle timeout through Expire(), as flows end while tcflowd runs;
+  // - kAllJournal: kAll with the crash journal.
+  enum Variant { kPerKey, kAll, kIdle, kAllJournal, kVariants };
+  const char* names[kVariants] = {"end per key (before)", "FlushAll (now)",
+                                  "idle timeout", "FlushAll + journal"};
+  std::vector<double> rate[kVariants], end_ms[kVariants], export_ms[kVariants];
+  std::vector<double> memcpy_rate, drain_ms;
   std::vector<tcflow_slot> copy(flows);
+  int64_t expire_ms = 0;  // the idle variant's clock only moves forward
+  cache::FlowFilter every_bench_flow;
+  every_bench_flow.ifindex = 2;  // all synthetic slots: the per-key path, same flows
   for (int r = 0; r < rounds; ++r) {
-    for (bool with_journal : {false, true}) {
+    for (int v = 0; v < kVariants; ++v) {
+      const bool with_journal = v == kAllJournal;
       bench::FillCurrentHalf(d, flows);
       // Yardstick: copying the filled slots once.
       const tcflow_slot* base = d->slots() + d->layout().SlotIndex(d->generation() & 1, 0);
       absl::Time y0 = absl::Now();
       std::memcpy(copy.data(), base, sizeof(tcflow_slot) * flows);
       const double memcpy_s = absl::ToDoubleSeconds(absl::Now() - y0);
-      if (!with_journal) memcpy_rate.push_back(flows / memcpy_s / 1e6);
+      if (v == kAll) memcpy_rate.push_back(flows / memcpy_s / 1e6);
 
       const uint64_t before = datagrams.load();
+      int64_t last_end_ms = 0;
       absl::Time t0 = absl::Now();
       auto res = d->Drain([&](absl::Span<const FlowRecord> batch) {
         if (with_journal) (*journal)->AppendMerged(batch);
+        if (v == kIdle) {
+          for (const FlowRecord& f : batch) last_end_ms = std::max(last_end_ms, f.end_ms);
+        }
         cache.MergeBatch(batch, &ended);
       });
       absl::Time t1 = absl::Now();
-      cache.FlushAll(&ended);
+      if (v == kPerKey) {
+        cache.Flush(every_bench_flow, &ended);
+      } else if (v == kIdle) {
+        expire_ms = std::max(expire_ms + cache_options.idle_timeout_ms + 1000,
+                             last_end_ms + cache_options.idle_timeout_ms + 1000);
+        cache.Expire(expire_ms, &ended);
+      } else {
+        cache.FlushAll(&ended);
+      }
+      absl::Time tf = absl::Now();
       (*exporters).Export(ended, absl::Now());
       if (with_journal) (*journal)->AppendExported(ended);
       absl::Time t2 = absl::Now();
-      if (!res.ok() || ended.size() != flows) {
-        std::fprintf(stderr, "export_path_bench: drained %zu of %u\n", ended.size(), flows);
+      if (!res.ok() || ended.size() != flows || cache.size() != 0) {
+        std::fprintf(stderr, "export_path_bench: %s: ended %zu of %u, %zu left\n", names[v],
+                     ended.size(), flows, cache.size());
         return 1;
       }
       ended.clear();
       if (with_journal) (void)(*journal)->Clear();
       const double total = absl::ToDoubleSeconds(t2 - t0) - absl::ToDoubleSeconds(res->grace_wait);
-      (with_journal ? journal_rate : plain_rate).push_back(flows / total / 1e6);
-      if (!with_journal) {
-        drain_ms.push_back(absl::ToDoubleMilliseconds(t1 - t0));
-        export_ms.push_back(absl::ToDoubleMilliseconds(t2 - t1));
-      }
+      rate[v].push_back(flows / total / 1e6);
+      end_ms[v].push_back(absl::ToDoubleMilliseconds(tf - t1));
+      export_ms[v].push_back(absl::ToDoubleMilliseconds(t2 - tf));
+      if (v == kAll) drain_ms.push_back(absl::ToDoubleMilliseconds(t1 - t0));
       absl::SleepFor(absl::Milliseconds(200));
-      std::printf("  round %d %-15s %6.2f M records/s (grace %.1f ms excluded), %llu datagrams\n",
-                  r + 1, with_journal ? "with journal" : "without journal",
-                  flows / total / 1e6, absl::ToDoubleMilliseconds(res->grace_wait),
+      std::printf("  round %d %-22s %6.2f M records/s (end %.0f ms, export %.0f ms; grace %.1f ms "
+                  "excluded), %llu datagrams\n",
+                  r + 1, names[v], flows / total / 1e6, absl::ToDoubleMilliseconds(tf - t1),
+                  absl::ToDoubleMilliseconds(t2 - tf), absl::ToDoubleMilliseconds(res->grace_wait),
                   static_cast<unsigned long long>(datagrams.load() - before));
     }
   }
-  std::printf("memcpy of the slots (yardstick): %8.2f M slots/s\n", Median(memcpy_rate));
-  std::printf("end to end, no journal:          %8.2f M records/s (drain+merge %.0f ms, end+export %.0f ms)\n",
-              Median(plain_rate), Median(drain_ms), Median(export_ms));
-  std::printf("end to end, with journal:        %8.2f M records/s (x%.2f of no journal)\n",
-              Median(journal_rate), Median(journal_rate) / Median(plain_rate));
+  std::printf("memcpy of the slots (yardstick): %8.2f M slots/s; drain+merge %.0f ms\n",
+              Median(memcpy_rate), Median(drain_ms));
+  for (int v = 0; v < kVariants; ++v) {
+    std::printf("end to end, %-22s %6.2f M records/s (x%.2f of FlushAll; end %.0f ms, "
+                "encode+send %.0f ms)\n",
+                names[v], Median(rate[v]), Median(rate[v]) / Median(rate[kAll]),
+                Median(end_ms[v]), Median(export_ms[v]));
+  }
   const auto& st = (*exporters).at(0).stats();
   std::printf("sent %llu records in %llu messages, lost %llu\n",
               static_cast<unsigned long long>(st.flow_records),
