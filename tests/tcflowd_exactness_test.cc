@@ -429,6 +429,8 @@ TEST(TcflowdExactnessTest, NetnsFlagMetersAnotherNamespace) {
   cfg.dir = dir.path();
   cfg.pin_path = pins;
   cfg.udp_collectors = {(*sink)->port()};
+  const uint16_t metrics_port = FreeTcpPortIn(*r.h1);
+  cfg.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
   auto daemon = Daemon::Start(*r.h1, cfg, 2, "tcflowd.log", {"--netns", r.rt->name()});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   auto status = (*daemon)->Call("status");
@@ -449,6 +451,22 @@ TEST(TcflowdExactnessTest, NetnsFlagMetersAnotherNamespace) {
   EXPECT_EQ(flows[in].packets, 64u);
   EXPECT_EQ(flows[in].bytes, 64u * 328);
   EXPECT_EQ(flows[out].packets, 64u);
+  // /metrics labels links of another namespace "<netns>/<name>"; the drained records give
+  // the same exact counts.
+  auto text = HttpGet(*r.h1, metrics_port, "/metrics");
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto value = [&](const std::string& leg, const char* direction, const char* family) {
+    const std::string series =
+        absl::StrCat(family, "{interface=\"", r.rt->name(), "/", leg, "\",direction=\"",
+                     direction, "\",ip_version=\"4\",protocol=\"udp\"} ");
+    const size_t at = text->find("\n" + series);
+    return at == std::string::npos ? std::string("absent")
+                                   : text->substr(at + 1 + series.size(),
+                                                  text->find('\n', at + 1) - at - 1 - series.size());
+  };
+  EXPECT_EQ(value("r1", "ingress", "tcflow_packets_total"), "64") << *text;
+  EXPECT_EQ(value("r1", "ingress", "tcflow_bytes_total"), std::to_string(w->bytes));
+  EXPECT_EQ(value("r2", "egress", "tcflow_packets_total"), "64");
   (*daemon)->process().Signal(SIGTERM);
   EXPECT_EQ((*daemon)->process().Wait(absl::Seconds(15)), 0);
   auto filters = TcflowFilters(*r.rt);

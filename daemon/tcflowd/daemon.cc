@@ -175,7 +175,7 @@ void Daemon::OnWatchEvent(const std::string& netns, const netlink::WatchEvent& e
       filter_repairs_.fetch_add(1, std::memory_order_relaxed);
       [[fallthrough]];
     case Kind::kAttached:
-      interfaces_.Set(event.link.ifindex, event.link.name);
+      interfaces_.Set(event.link.ifindex, event.link.name, netns);
       break;
     case Kind::kDetached:
     case Kind::kForgotten:
@@ -293,7 +293,9 @@ absl::Status Daemon::Reload() {
         DetachUncovered(watchers_, fresh);
         watchers_ = std::move(fresh);
         for (const Watcher& w : watchers_) {
-          for (const auto& link : w.watcher->Attached()) interfaces_.Set(link.ifindex, link.name);
+          for (const auto& link : w.watcher->Attached()) {
+            interfaces_.Set(link.ifindex, link.name, w.selection.netns);
+          }
         }
       } else {
         for (Watcher& w : fresh) w.watcher->Stop();

@@ -1,5 +1,6 @@
 // ifindex -> interface name of the metered interfaces, written by the link watchers'
-// threads and read by the drain/export thread (options records, flow log, dump, flush).
+// threads and read by the drain/export thread (options records, flow log, dump, flush),
+// and the interface label of the metrics ("<netns>/<name>" in another namespace).
 
 #ifndef TCFLOW_DAEMON_TCFLOWD_INTERFACE_TABLE_H_
 #define TCFLOW_DAEMON_TCFLOWD_INTERFACE_TABLE_H_
@@ -15,16 +16,25 @@ namespace tcflow::tcflowd {
 
 class InterfaceTable {
  public:
-  void Set(uint32_t ifindex, std::string name) {
+  // `netns`: the selection's namespace ("" = tcflowd's own).
+  void Set(uint32_t ifindex, std::string name, const std::string& netns = "") {
     absl::MutexLock lock(&mu_);
+    std::string label = netns.empty() ? name : netns + "/" + name;
     auto [it, inserted] = names_.try_emplace(ifindex, name);
-    if (!inserted && it->second == name) return;
+    if (!inserted && it->second == name && labels_[ifindex] == label) return;
     it->second = std::move(name);
+    labels_[ifindex] = std::move(label);
     ++version_;
   }
   void Remove(uint32_t ifindex) {
     absl::MutexLock lock(&mu_);
+    labels_.erase(ifindex);
     if (names_.erase(ifindex) > 0) ++version_;
+  }
+  // ifindex -> the metrics' interface label.
+  std::map<uint32_t, std::string> MetricLabels() const {
+    absl::MutexLock lock(&mu_);
+    return labels_;
   }
   // A copy and its version (changes whenever the table does).
   std::map<uint32_t, std::string> Snapshot(uint64_t* version) const {
@@ -47,6 +57,7 @@ class InterfaceTable {
  private:
   mutable absl::Mutex mu_;
   std::map<uint32_t, std::string> names_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, std::string> labels_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

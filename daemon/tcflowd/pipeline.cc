@@ -415,7 +415,8 @@ void Pipeline::Finish() {
 
 void Pipeline::SnapshotMetrics(metrics::PipelineSnapshot* out) {
   RefreshInterfaces();
-  out->traffic = traffic_metrics_.Snapshot(names_);
+  out->traffic = traffic_metrics_.Snapshot(interfaces_ != nullptr ? interfaces_->MetricLabels()
+                                                                   : names_);
   // The kernel's counters as of now (the traffic ones are as of the last drain).
   out->kernel_valid = stats_reader_.has_value() && stats_reader_->Read(&out->kernel).ok();
   out->table_flows = totals_.last.slots_read;
