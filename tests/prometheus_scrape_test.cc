@@ -522,6 +522,19 @@ TEST(PrometheusScrapeTest, RealPrometheusSeesExactTraffic) {
   EXPECT_EQ(dash.code, 0) << dash.out;
   std::printf("dashboard check: %s", dash.out.c_str());
 
+  // An alert firing for real: the collector goes away, the next flow's records are refused
+  // (ICMP port unreachable on loopback) and counted as not sent; TcflowExportLosses has no
+  // `for:`, so Prometheus' rule evaluation turns it firing within seconds.
+  EXPECT_TRUE(wait_for({{"sum(ALERTS{alertname=\"TcflowExportLosses\"}) or vector(0)", 0}},
+                       absl::ZeroDuration()));
+  sink->reset();
+  ASSERT_TRUE(UdpBurst(*r.h1, *r.h2, "10.61.2.1", 42000, 7100, 3, 32, &received).ok());
+  EXPECT_TRUE(wait_for(
+      {{"sum(ALERTS{alertname=\"TcflowExportLosses\",alertstate=\"firing\",severity=\"critical\"})", 1},
+       {"sum(tcflow_export_records_not_sent_total) > bool 0", 1},
+       {"min(tcflow_collector_up)", 0}},
+      absl::Seconds(30)));
+
   prometheus.Signal(SIGTERM);
   EXPECT_EQ(prometheus.Wait(absl::Seconds(15)), 0) << prometheus.Log();
   (*daemon)->process().Signal(SIGTERM);
