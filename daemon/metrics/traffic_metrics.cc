@@ -89,6 +89,46 @@ InterfaceCounters& TrafficMetrics::FindSlow(uint32_t ifindex, uint8_t direction)
   return series_[index];
 }
 
+uint64_t InterfaceCounters::TotalPackets() const {
+  uint64_t n = 0;
+  for (const auto& by_version : traffic) {
+    for (const PacketsBytes& c : by_version) n += c.packets;
+  }
+  return n;
+}
+
+size_t TrafficMetrics::Prune(const std::map<uint32_t, std::string>& live) {
+  size_t kept = 0;
+  for (size_t i = 0; i < series_.size(); ++i) {
+    InterfaceCounters& c = series_[i];
+    const uint64_t total = c.TotalPackets();
+    bool idle = total == c.packets_at_prune && live.count(c.ifindex) == 0;
+    for (int64_t n : c.ipv6_flows) idle &= n <= 0;
+    c.packets_at_prune = total;
+    if (idle) continue;
+    if (kept != i) {
+      series_[kept] = series_[i];
+      names_[kept] = std::move(names_[i]);
+    }
+    ++kept;
+  }
+  const size_t dropped = series_.size() - kept;
+  if (dropped == 0) return 0;
+  series_.resize(kept);
+  names_.resize(kept);
+  std::fill(direct_.begin(), direct_.end(), 0);
+  index_.clear();
+  for (uint32_t i = 0; i < series_.size(); ++i) {
+    const uint32_t ifindex = series_[i].ifindex;
+    if (ifindex < kDirectIfindexes) {
+      direct_[size_t{ifindex} * 2 + series_[i].direction] = i + 1;
+    } else {
+      index_[uint64_t{ifindex} << 1 | series_[i].direction] = i;
+    }
+  }
+  return dropped;
+}
+
 TrafficSnapshot TrafficMetrics::Snapshot(const std::map<uint32_t, std::string>& names) {
   for (size_t i = 0; i < series_.size(); ++i) {
     auto it = names.find(series_[i].ifindex);

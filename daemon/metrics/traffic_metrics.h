@@ -88,6 +88,9 @@ struct InterfaceCounters {
   uint64_t icmpv6_other = 0;
   int64_t ipv6_flows[kScopeCount] = {};          // in the cache now
   uint64_t ipv6_flows_started[kScopeCount] = {};  // created in the cache
+  uint64_t packets_at_prune = ~uint64_t{0};       // Prune(): total seen at the last pass
+
+  uint64_t TotalPackets() const;
 
   void AddIcmpv6(uint16_t type_code, uint64_t messages);
   // Adds every counter of `o` (same interface label, e.g. an ifindex that was reused).
@@ -142,6 +145,12 @@ class TrafficMetrics {
   // Copies the counters, labelled with `names` (ifindex -> interface name). An ifindex not
   // in `names` keeps the name it last had there, else is labelled "ifindex:N".
   TrafficSnapshot Snapshot(const std::map<uint32_t, std::string>& names);
+
+  // Forgets the counters of interfaces no longer in `live` (detached, deleted) that have no
+  // IPv6 flow left in the cache and took no record since the previous Prune(): series and
+  // memory stay bounded where links come and go (containers). Call it every minute or so.
+  // Returns how many (interface, direction) blocks went.
+  size_t Prune(const std::map<uint32_t, std::string>& live);
 
   size_t size() const { return series_.size(); }
 

@@ -255,3 +255,37 @@ TEST(TrafficMetricsTest, LargeAndSmallIfindexesKeptApart) {
 
 }  // namespace
 }  // namespace tcflow::metrics
+
+namespace tcflow::metrics {
+namespace {
+
+// Links that come and go (containers): their counters go once they are gone from the
+// interface table, idle for a whole pass, and hold no IPv6 flow in the cache.
+TEST(TrafficMetricsTest, PruneForgetsGoneIdleInterfaces) {
+  TrafficMetrics t;
+  const uint32_t kBig = 1u << 20;
+  for (uint32_t ifindex : {2u, 3u, 4u, kBig}) t.Add(Rec({ifindex, 0, 4, IPPROTO_UDP, 1, 0, 1, 10}));
+  t.FlowCreated(Key6(4, 0, "2001:db8::1"));  // 4: gone, but an IPv6 flow is still cached
+  const std::map<uint32_t, std::string> live = {{2, "eth0"}};
+  EXPECT_EQ(t.Prune(live), 0u);  // first pass: nothing was seen idle yet
+  t.Add(Rec({3, 0, 4, IPPROTO_UDP, 1, 0, 1, 10}));  // 3 still takes records
+  EXPECT_EQ(t.Prune(live), 1u);  // kBig: gone and idle
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.Prune(live), 1u);  // 3: idle now
+  t.FlowRemoved(Key6(4, 0, "2001:db8::1"));
+  EXPECT_EQ(t.Prune(live), 1u);  // 4: its last flow left the cache
+  ASSERT_EQ(t.size(), 1u);
+  // The survivor is still found (index rebuilt) and keeps counting.
+  t.Add(Rec({2, 0, 4, IPPROTO_UDP, 1, 0, 5, 50}));
+  t.Add(Rec({kBig, 1, 4, IPPROTO_UDP, 1, 0, 7, 70}));
+  const TrafficSnapshot s = t.Snapshot(live);
+  ASSERT_EQ(s.series.size(), 2u);
+  EXPECT_EQ(s.names[0], "eth0");
+  EXPECT_EQ(s.series[0].traffic[kIpv4][kUdp].packets, 6u);
+  EXPECT_EQ(s.series[1].ifindex, kBig);
+  EXPECT_EQ(s.series[1].traffic[kIpv4][kUdp].packets, 7u);
+  EXPECT_EQ(t.Prune(live), 0u);
+}
+
+}  // namespace
+}  // namespace tcflow::metrics

@@ -212,6 +212,11 @@ void Pipeline::DrainNow() {
   RefreshMeteringStats();
   ExportEnded();
   if (journal_ != nullptr && journal_->NeedsCompaction(cache_->size())) (void)CompactJournal();
+  // Traffic counters of links gone for good are forgotten, a pass a minute (Prune()).
+  if (interfaces_ != nullptr && drain_start_ns - last_prune_ns_ >= 60'000'000'000) {
+    traffic_metrics_.Prune(interfaces_->MetricLabels());
+    last_prune_ns_ = drain_start_ns;
+  }
 }
 
 absl::Status Pipeline::CompactJournal() {

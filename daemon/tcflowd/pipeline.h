@@ -155,6 +155,7 @@ class Pipeline {
   metrics::TrafficMetrics traffic_metrics_;
   TrafficObserver traffic_observer_;
   metrics::Histogram drain_duration_{metrics::DrainDurationBounds()};
+  int64_t last_prune_ns_ = 0;
   absl::Duration drain_interval_;
   uint64_t records_exported_ = 0;
   uint64_t packets_exported_ = 0;
