@@ -186,7 +186,9 @@ int RunTop(const std::vector<std::string>& args) {
     // One connection for the whole run; a daemon restarted in between gets a new one.
     for (int attempt = 0;; ++attempt) {
       if (!client.has_value()) {
-        auto c = control::ControlClient::Connect(socket);
+        // A bounded wait per call: Ctrl-C is read between frames, so a stuck daemon must
+        // not hold the terminal for the client's default 30 s.
+        auto c = control::ControlClient::Connect(socket, absl::Seconds(10));
         if (!c.ok()) return c.status();
         client.emplace(std::move(*c));
       }
