@@ -4,9 +4,18 @@
 // table text, and the rate ranking of a second frame (a flow sent between two refreshes
 // leads it, with exactly its packets in the window).
 
+// The kernel's termios through ioctl: glibc's <termios.h> declares a function tcflow().
+#include <asm/termbits.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +66,93 @@ std::string Describe(const std::vector<Row>& rows) {
                     r.packets, "p ", r.bytes, "B w", r.window_packets, "\n");
   }
   return s;
+}
+
+// `tcflow flowctl ARGS` on a new pseudo-terminal of cols x rows, as an operator's shell
+// runs it (its own session, the pty its controlling terminal); `keys` are typed after
+// `delay`. What it drew, its exit code, and the terminal's modes once it has exited.
+struct PtyRun {
+  int code = -1;
+  std::string screen;
+  bool canonical_after = false, echo_after = false;
+};
+
+PtyRun RunOnPty(const std::vector<std::string>& args, int cols, int rows,
+                const std::string& keys, absl::Duration delay) {
+  PtyRun run;
+  const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return run;
+  const std::string name = ptsname(master);
+  const int slave = open(name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);  // to read the modes
+  winsize ws{};
+  ws.ws_col = static_cast<unsigned short>(cols);
+  ws.ws_row = static_cast<unsigned short>(rows);
+  ioctl(slave, TIOCSWINSZ, &ws);
+  std::vector<std::string> argv = {TcflowBinary(), "flowctl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargs;
+  for (std::string& a : argv) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    const int tty = open(name.c_str(), O_RDWR);  // a session leader's first tty: its terminal
+    dup2(tty, 0);
+    dup2(tty, 1);
+    dup2(tty, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(cargs[0], cargs.data());
+    _exit(127);
+  }
+  const absl::Time start = absl::Now(), give_up = start + absl::Seconds(20);
+  bool typed = false;
+  int status = 0;
+  bool exited = false;
+  while (absl::Now() < give_up) {
+    if (!typed && absl::Now() - start >= delay) {
+      (void)!write(master, keys.data(), keys.size());
+      typed = true;
+    }
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) {
+      char buf[4096];
+      const ssize_t n = read(master, buf, sizeof(buf));
+      if (n > 0) run.screen.append(buf, n);
+    }
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
+    if (exited && !(p.revents & POLLIN)) break;
+  }
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  } else {
+    run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  termios t{};
+  if (ioctl(slave, TCGETS, &t) == 0) {
+    run.canonical_after = (t.c_lflag & ICANON) != 0;
+    run.echo_after = (t.c_lflag & ECHO) != 0;
+  }
+  close(slave);
+  close(master);
+  return run;
+}
+
+// The last frame drawn (after the last clear-screen), escape sequences removed, as lines.
+std::vector<std::string> LastFrame(const std::string& screen) {
+  const size_t at = screen.rfind("\x1b[2J");
+  std::string text = at == std::string::npos ? screen : screen.substr(at + 4);
+  std::string clean;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\x1b') {
+      while (i < text.size() && !std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+      continue;
+    }
+    if (text[i] != '\r') clean.push_back(text[i]);
+  }
+  return absl::StrSplit(clean, '\n', absl::SkipEmpty());
 }
 
 TEST(TcflowdTopTest, OrderCountsFiltersAndRates) {
@@ -238,6 +334,35 @@ TEST(TcflowdTopTest, OrderCountsFiltersAndRates) {
   EXPECT_TRUE(frames[0].Find("pps")->is_null()) << live.out;
   ASSERT_TRUE(frames[1].Find("pps")->AsDouble().has_value()) << live.out;
   EXPECT_GT(*frames[1].Find("pps")->AsDouble(), 0.0);
+
+  // --- on a terminal: frames redrawn in place, the width and height kept, q quits ---
+  PtyRun tty = RunOnPty({"top", "--socket", sock, "-n", "20", "--interval", "300ms"}, 60, 10,
+                        "q", absl::Milliseconds(1500));
+  EXPECT_EQ(tty.code, 0) << tty.screen;
+  size_t clears = 0;
+  for (size_t at = tty.screen.find("\x1b[H\x1b[2J"); at != std::string::npos;
+       at = tty.screen.find("\x1b[H\x1b[2J", at + 1)) {
+    ++clears;
+  }
+  EXPECT_GE(clears, 3u) << tty.screen;
+  EXPECT_NE(tty.screen.find("\x1b[?25l"), std::string::npos) << "cursor hidden";
+  EXPECT_TRUE(absl::EndsWith(tty.screen, "\x1b[?25h")) << "cursor back at the end";
+  std::vector<std::string> screen = LastFrame(tty.screen);
+  ASSERT_GE(screen.size(), 5u) << tty.screen;
+  EXPECT_TRUE(absl::StartsWith(screen[0], "tcflowd up ")) << tty.screen;
+  EXPECT_TRUE(absl::StartsWith(screen[2], "top 20 by byte rate")) << tty.screen;
+  EXPECT_TRUE(absl::StartsWith(screen[3], "IFACE")) << tty.screen;
+  // 10 rows: four header lines (the blank one is dropped here) and 4 flows, not 20.
+  EXPECT_EQ(screen.size(), 4u + 4u) << tty.screen;
+  for (const std::string& line : screen) EXPECT_LE(line.size(), 60u) << line;
+  EXPECT_TRUE(tty.canonical_after && tty.echo_after) << "terminal modes restored";
+
+  // --- Ctrl-C quits as cleanly ---
+  tty = RunOnPty({"top", "--socket", sock, "--interval", "300ms"}, 100, 30, "\x03",
+                 absl::Milliseconds(800));
+  EXPECT_EQ(tty.code, 0) << tty.screen;
+  EXPECT_TRUE(absl::EndsWith(tty.screen, "\x1b[?25h")) << tty.screen;
+  EXPECT_TRUE(tty.canonical_after && tty.echo_after) << "terminal modes restored";
 }
 
 }  // namespace
