@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -148,6 +149,8 @@ TEST(TcflowdHealthTest, ReadyFlipsWhenAFilterIsRemovedAndRepaired) {
   ASSERT_NE(down_at, absl::InfiniteFuture()) << "/ready never said 503";
   EXPECT_LT(down_at - deleted, absl::Seconds(1)) << "noticed too late";
   EXPECT_EQ(reasons, "r1 ingress: tcflow filter missing\n");
+  std::printf("filter deleted: /ready 503 after %s\n",
+              absl::FormatDuration(down_at - deleted).c_str());
   metrics = HttpGet(*r.rt, port, "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_TRUE(absl::StrContains(*metrics, "\ntcflow_ready 0\n")) << *metrics;
@@ -161,6 +164,8 @@ TEST(TcflowdHealthTest, ReadyFlipsWhenAFilterIsRemovedAndRepaired) {
   auto [up_at, body] = WaitForReady(*r.rt, port, 200, absl::Seconds(3));
   ASSERT_NE(up_at, absl::InfiniteFuture()) << "never repaired";
   EXPECT_EQ(body, "ready\n");
+  std::printf("filter deleted: /ready 200 again after %s\n",
+              absl::FormatDuration(up_at - deleted).c_str());
   // Repaired at the check a second after the removal was noticed, not in the same pass.
   EXPECT_GE(up_at - deleted, absl::Milliseconds(900));
   EXPECT_LT(up_at - deleted, absl::Seconds(2));
