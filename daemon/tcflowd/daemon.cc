@@ -349,13 +349,6 @@ void Daemon::RegisterControl() {
     w.BeginObject().Key("flows").Raw(flows).EndObject();
     return absl::OkStatus();
   });
-  control_->Register("flush", [this](const control::JsonValue& req, control::JsonWriter& w) {
-    absl::StatusOr<control::FlushRequest> flush = control::DecodeFlushRequest(req);
-    if (!flush.ok()) return flush.status();
-    if (!flush->interface.empty()) {
-      std::optional<uint32_t> ifindex = interfaces_.IndexOf(flush->interface);
-      if (!ifindex) {
-        return absl::NotFoundError(absl::StrCat(flush->interface, ": not a metered interface"));
   // `flowctl top`: the largest flows ranked here (top_ranker.h), N rows per refresh.
   control_->Register("top", [this](const control::JsonValue& req, control::JsonWriter& w) {
     absl::StatusOr<TopQuery> query = TopQueryFromJson(req);
@@ -371,6 +364,13 @@ void Daemon::RegisterControl() {
     w.EndObject();
     return absl::OkStatus();
   });
+  control_->Register("flush", [this](const control::JsonValue& req, control::JsonWriter& w) {
+    absl::StatusOr<control::FlushRequest> flush = control::DecodeFlushRequest(req);
+    if (!flush.ok()) return flush.status();
+    if (!flush->interface.empty()) {
+      std::optional<uint32_t> ifindex = interfaces_.IndexOf(flush->interface);
+      if (!ifindex) {
+        return absl::NotFoundError(absl::StrCat(flush->interface, ": not a metered interface"));
       }
       flush->filter.ifindex = *ifindex;
     }

@@ -538,10 +538,10 @@ void Pipeline::WriteStatus(control::JsonWriter& w) {
       .EndObject();
 }
 
-}  // namespace tcflow::tcflowd
 void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
   DrainNow();
   const absl::Time now = absl::Now();
+  const bool has_window = cache_->window_enabled();
   TopResult top = RankTop(
       [this](absl::FunctionRef<void(const FlowRecord&, const cache::FlowWindowCounts&)> visit) {
         cache_->ForEachWithWindow(visit);
@@ -552,6 +552,7 @@ void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
       .Key("table").BeginObject()
       .Key("slots_per_half").Uint(drainer_->layout().slots_per_half)
       .Key("used_last_drain").Uint(totals_.last.slots_wanted)
+      .Key("max_used").Uint(totals_.max_slots_wanted)
       .EndObject()
       .Key("kernel").BeginObject()
       .Key("packets").Uint(kernel_stats_.packets[0] + kernel_stats_.packets[1])
@@ -577,7 +578,6 @@ void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
         .Key("window_bytes").Uint(row.window.bytes)
         .EndObject();
   }
-  const bool has_window = cache_->window_enabled();
   w.EndArray();
   // The next window starts now (shared by all clients: each rate is over its own window's
   // length, so concurrent clients see shorter windows, never wrong rates).
@@ -590,3 +590,4 @@ void Pipeline::WriteTop(const TopQuery& query, control::JsonWriter& w) {
   top_window_keep_ = std::max(absl::Seconds(30), 2 * absl::Milliseconds(query.interval_ms));
 }
 
+}  // namespace tcflow::tcflowd

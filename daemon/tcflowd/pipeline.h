@@ -36,8 +36,8 @@
 #include "daemon/metrics/traffic_metrics.h"
 #include "daemon/tcflowd/interface_table.h"
 #include "daemon/tcflowd/journal.h"
-
 #include "daemon/tcflowd/top_ranker.h"
+
 namespace tcflow::tcflowd {
 
 struct DrainTotals {
@@ -83,10 +83,10 @@ class Pipeline {
   void WriteStatus(control::JsonWriter& w);
   // Copies what /metrics shows (daemon/metrics/render.h); the main loop renders it.
   void SnapshotMetrics(metrics::PipelineSnapshot* out);
-
   // `flowctl top`: drains, ranks (top_ranker.h), writes the reply's members (no braces)
   // and starts the next traffic window.
   void WriteTop(const TopQuery& query, control::JsonWriter& w);
+
   // Kernel events (NDP, deep extension chains) as JSON objects, handed to the main loop:
   // readable when some are waiting; TakeEvents() empties the queue (any thread).
   int events_fd() const { return events_fd_; }
@@ -169,6 +169,3 @@ class Pipeline {
 }  // namespace tcflow::tcflowd
 
 #endif  // TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
-  // `flowctl top`: when its traffic window (kept by the cache while someone watches; off
-  // after 30 s without a request) started.
-  absl::Time top_window_start_;
