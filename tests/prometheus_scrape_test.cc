@@ -1,10 +1,10 @@
 // A real Prometheus (Debian's /usr/bin/prometheus) scrapes tcflowd on the namespace router
 // h1 - rt - h2 and its HTTP API returns exactly the traffic the test sent: N neighbour
-// solicitations crafted by the test (with their targets also in `flowctl events`), M UDP
-// datagrams with a hop-by-hop header, and a known number of pings on both legs. Then
-// `promtool check metrics` has nothing to say about a scrape of tcflowd, the alert rules
-// load into Prometheus with every rule healthy, and every metric name the Grafana
-// dashboard uses is in that scrape.
+// solicitations crafted by the test (with their targets, and the NAs they triggered, also in
+// `flowctl events`), M UDP datagrams with a hop-by-hop header, and a known number of pings
+// on both legs. Then `promtool check metrics` has nothing to say about a scrape of tcflowd,
+// the alert rules load into Prometheus with every rule healthy, every metric name the
+// Grafana dashboard uses is in that scrape, and an alert (export losses) really fires.
 //
 // Exact NDP counts need a quiet link: the kernel's own neighbour discovery would add NS
 // (duplicate address detection, address resolution, unreachability probes) and RS. So this
@@ -182,8 +182,8 @@ absl::StatusOr<Router> QuietRouter(const std::string& tag) {
 }
 
 // `targets.size()` neighbour solicitations from h1's e0 (source fd61:1::1, with a source
-// link-layer address option), each to its target's solicited-node multicast group. Nobody
-// owns the targets, so nothing answers and no neighbour entry changes.
+// link-layer address option), each to its target's solicited-node multicast group. The
+// owner of a target answers with an NA; an unowned target gets no answer.
 absl::Status SendNeighbourSolicitations(const Namespace& h1, const std::vector<std::string>& targets,
                                         const std::vector<uint8_t>& mac) {
   auto ifindex = h1.IfIndex("e0");
@@ -374,17 +374,22 @@ TEST(PrometheusScrapeTest, RealPrometheusSeesExactTraffic) {
   ASSERT_TRUE(wait_for(
       {{"sum(tcflow_kernel_icmpv6_messages_total{type=\"135\"}) or vector(0)", 0},
        {"sum(tcflow_icmpv6_messages_total{type=\"135\"}) or vector(0)", 0},
+       {"sum(tcflow_kernel_icmpv6_messages_total{type=\"136\"}) or vector(0)", 0},
        {"sum(tcflow_ipv6_extension_headers_total{type=\"hop_by_hop\"}) or vector(0)", 0}},
       absl::Seconds(5)));
 
   // flowctl events streams the NDP events while the NS go out.
-  constexpr int kSolicitations = 25, kHopByHop = 40, kPings6 = 7, kPings4 = 5;
-  std::vector<std::string> targets;
-  for (int i = 1; i <= kSolicitations; ++i) targets.push_back(absl::StrFormat("fd61:1::ac:%x", i));
+  // kOwned of the NS ask for rt's own fd61:1::fe: rt answers each with an NA (to h1, whose
+  // entry is permanent, so rt solicits nothing itself). Nobody owns the other targets.
+  constexpr int kSolicitations = 25, kOwned = 3, kHopByHop = 40, kPings6 = 7, kPings4 = 5;
+  std::vector<std::string> targets(kOwned, "fd61:1::fe");
+  for (int i = 1; i <= kSolicitations - kOwned; ++i) {
+    targets.push_back(absl::StrFormat("fd61:1::ac:%x", i));
+  }
   RunResult events, exthdr_events;
   std::thread events_thread([&] {
     events = Flowctl({"events", "--socket", cfg.control_socket(), "--type", "ndp", "-o", "json",
-                      "-n", absl::StrCat(kSolicitations), "-t", "20"});
+                      "-n", absl::StrCat(kSolicitations + kOwned), "-t", "20"});
   });
   // The same stream filtered to extension-chain alerts: none of the NS may show up there.
   std::thread exthdr_thread([&] {
@@ -404,20 +409,31 @@ TEST(PrometheusScrapeTest, RealPrometheusSeesExactTraffic) {
   EXPECT_EQ(bad.code, 2);
   EXPECT_TRUE(absl::StrContains(bad.err, "--type must be ndp or exthdr")) << bad.err;
 
-  // The events stream had every NS the test sent, with its target, and nothing else.
+  // The events stream had every NS the test sent and every NA they triggered, with their
+  // targets, and nothing else.
   EXPECT_EQ(events.code, 0) << events.err;
-  std::multiset<std::string> seen_targets;
+  std::multiset<std::string> ns_targets, na_targets;
   for (absl::string_view line : absl::StrSplit(events.out, '\n', absl::SkipEmpty())) {
     auto e = control::ParseJson(line);
     ASSERT_TRUE(e.ok()) << line;
     EXPECT_EQ(e->GetString("type"), "ndp") << line;
-    EXPECT_EQ(e->GetUint("icmp_type"), 135u) << line;
     EXPECT_EQ(e->GetString("ifname"), "r1") << line;
-    EXPECT_EQ(e->GetString("direction"), "ingress") << line;
-    EXPECT_EQ(e->GetString("src"), "fd61:1::1") << line;
-    seen_targets.insert(e->GetString("target").value_or("(none)"));
+    const std::string target = e->GetString("target").value_or("(none)");
+    if (e->GetUint("icmp_type") == 135u) {
+      EXPECT_EQ(e->GetString("direction"), "ingress") << line;
+      EXPECT_EQ(e->GetString("src"), "fd61:1::1") << line;
+      ns_targets.insert(target);
+    } else {
+      EXPECT_EQ(e->GetUint("icmp_type"), 136u) << line;
+      EXPECT_EQ(e->GetString("direction"), "egress") << line;
+      EXPECT_EQ(e->GetString("src"), "fd61:1::fe") << line;
+      EXPECT_EQ(e->GetString("dst"), "fd61:1::1") << line;
+      na_targets.insert(target);
+    }
   }
-  EXPECT_EQ(seen_targets, std::multiset<std::string>(targets.begin(), targets.end()))
+  EXPECT_EQ(ns_targets, std::multiset<std::string>(targets.begin(), targets.end()))
+      << events.out << events.err;
+  EXPECT_EQ(na_targets, std::multiset<std::string>(targets.begin(), targets.begin() + kOwned))
       << events.out << events.err;
 
   int received = 0;
@@ -444,6 +460,10 @@ TEST(PrometheusScrapeTest, RealPrometheusSeesExactTraffic) {
        kSolicitations},
       {"sum(tcflow_icmpv6_messages_total{type=\"135\"})", kSolicitations},
       {"sum(tcflow_kernel_icmpv6_messages_total{type=\"135\"})", kSolicitations},
+      // The neighbour advertisements rt sent back.
+      {"sum(tcflow_icmpv6_messages_total" + sel("r1", "egress", "type=\"136\",code=\"0\"") + ")",
+       kOwned},
+      {"sum(tcflow_kernel_icmpv6_messages_total{type=\"136\"})", kOwned},
       // Hop-by-hop: every datagram crosses rt twice (r1 ingress, r2 egress).
       {"sum(tcflow_ipv6_extension_headers_total{type=\"hop_by_hop\"})", 2 * kHopByHop},
       {"sum(tcflow_ipv6_extension_chain_depth_total{depth=\"1\"})", 2 * kHopByHop},
