@@ -4,9 +4,13 @@
  * (parsing.h), maps in maps.h, the contract in tcflow_abi.h.
  *
  * Every path returns TC_ACT_UNSPEC and nothing here writes to the packet: the programs only
- * meter. The per-packet existing-flow path is: parse, one per-CPU cache probe (or one LRU
- * hash look-up on a miss), two atomic adds, a few compare-and-rarely-store fields. The clock
- * is a jiffies-keyed cache of the coarse monotonic clock (see tcflow_now).
+ * meter. The common packet of an existing flow takes tcflow_fast: a parse of only what such
+ * a packet has, straight into the key words, one per-CPU cache probe, plain adds to the
+ * CPU's own slot and the stats. Everything else (a cache miss, a new flow, VLAN tags, IPv4
+ * options and fragments, longer IPv6 chains, GSO, NDP, truncated headers) takes the general
+ * path: the full parser (parsing.h), the cache or one LRU hash look-up, slot creation,
+ * overflow, events. The clock is a jiffies-keyed cache of the coarse monotonic clock (see
+ * tcflow_now).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>

@@ -2,10 +2,15 @@
 // same way (BPF_PROG_TEST_RUN on the same frames) side by side in one run, for the
 // existing-flow path and the new-flow path. Needs root (bpf()).
 //
-//   bazel run -c opt //tools/bench:datapath_bench [-- --rounds=7 --repeat=2000000]
+//   bazel run -c opt //tools/bench:datapath_bench [-- --rounds=15 --repeat=500000]
 //
 // Existing flow: the frame's flow exists; the kernel runs the program `repeat` times on one
-// skb and reports the mean. New flow: `flows` distinct frames, each run once (one new slot,
+// skb; the figure is this thread's CPU time across the call over `repeat` (see RunRepeat).
+// Every program runs once per round, round after round, so the machine's noise hits all
+// alike; the ratio to the empty program is taken within each round. Beside the real
+// programs, bench-only builds (tools/bench/BUILD.bazel): the object before the cost work
+// (v0, a copy under datapath_v0/) and builds of both cut short at each stage, to show
+// where the time goes. New flow: `flows` distinct frames, each run once (one new slot,
 // one LRU insertion each); BPF_PROG_TEST_RUN's own per-call timing overhead is in both the
 // program's and the empty program's figure, so the difference is the new-flow cost.
 
