@@ -1,7 +1,7 @@
 #include "daemon/metrics/render.h"
 
 #include <algorithm>
-#include <deque>
+#include <memory>
 #include <numeric>
 
 #include "daemon/metrics/text_writer.h"
@@ -23,7 +23,8 @@ struct Group {
   const InterfaceCounters* counters = nullptr;
 };
 
-std::vector<Group> GroupTraffic(const TrafficSnapshot& t, std::deque<InterfaceCounters>* merged) {
+std::vector<Group> GroupTraffic(const TrafficSnapshot& t,
+                                std::vector<std::unique_ptr<InterfaceCounters>>* merged) {
   std::vector<uint32_t> order(t.series.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
@@ -45,9 +46,9 @@ std::vector<Group> GroupTraffic(const TrafficSnapshot& t, std::deque<InterfaceCo
     if (j - i == 1) {
       g.counters = &t.series[first];
     } else {
-      merged->push_back(t.series[first]);
-      for (size_t k = i + 1; k < j; ++k) merged->back().MergeFrom(t.series[order[k]]);
-      g.counters = &merged->back();
+      merged->push_back(std::make_unique<InterfaceCounters>(t.series[first]));
+      for (size_t k = i + 1; k < j; ++k) merged->back()->MergeFrom(t.series[order[k]]);
+      g.counters = merged->back().get();
     }
     groups.push_back(std::move(g));
     i = j;
@@ -56,7 +57,7 @@ std::vector<Group> GroupTraffic(const TrafficSnapshot& t, std::deque<InterfaceCo
 }
 
 void RenderTraffic(const TrafficSnapshot& t, TextWriter& w) {
-  std::deque<InterfaceCounters> merged;
+  std::vector<std::unique_ptr<InterfaceCounters>> merged;
   const std::vector<Group> groups = GroupTraffic(t, &merged);
 
   // ip_version="4",protocol="tcp" ... once per render, not per series.
@@ -99,9 +100,12 @@ void RenderTraffic(const TrafficSnapshot& t, TextWriter& w) {
   Icmpv6Count sorted[kMaxIcmpv6Series];
   for (const Group& g : groups) {
     const InterfaceCounters& c = *g.counters;
-    std::copy(c.icmpv6, c.icmpv6 + c.icmpv6_used, sorted);
-    std::sort(sorted, sorted + c.icmpv6_used,
-              [](const Icmpv6Count& a, const Icmpv6Count& b) { return a.type_code < b.type_code; });
+    // At most kMaxIcmpv6Series: an insertion sort is enough (and small).
+    for (uint32_t i = 0; i < c.icmpv6_used; ++i) {
+      uint32_t j = i;
+      for (; j > 0 && sorted[j - 1].type_code > c.icmpv6[i].type_code; --j) sorted[j] = sorted[j - 1];
+      sorted[j] = c.icmpv6[i];
+    }
     for (uint32_t i = 0; i < c.icmpv6_used; ++i) {
       tc.assign("type=\"");
       AppendUint(sorted[i].type_code >> 8, &tc);

@@ -6,9 +6,7 @@
 #ifndef TCFLOW_DAEMON_METRICS_TEXT_WRITER_H_
 #define TCFLOW_DAEMON_METRICS_TEXT_WRITER_H_
 
-#include <charconv>
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -38,29 +36,7 @@ class TextWriter {
   // `name{labels} value`. `labels` and `more` are rendered pairs without braces
   // (`a="x",b="y"`, see AppendLabel), joined with ','; either may be empty.
   void Sample(absl::string_view name, absl::string_view labels, absl::string_view more,
-              uint64_t value) {
-    // One size check and straight copies: this runs once per series (~100 k per scrape).
-    char num[24];
-    const size_t digits = std::to_chars(num, num + sizeof(num), value).ptr - num;
-    const bool braces = !labels.empty() || !more.empty();
-    const bool comma = !labels.empty() && !more.empty();
-    const size_t n = name.size() + (braces ? 2 : 0) + labels.size() + comma + more.size() +
-                     1 + digits + 1;
-    const size_t at = out_->size();
-    out_->resize(at + n);
-    char* p = &(*out_)[at];
-    p = Put(p, name);
-    if (braces) {
-      *p++ = '{';
-      p = Put(p, labels);
-      if (comma) *p++ = ',';
-      p = Put(p, more);
-      *p++ = '}';
-    }
-    *p++ = ' ';
-    p = Put(p, absl::string_view(num, digits));
-    *p = '\n';
-  }
+              uint64_t value);
   void Sample(absl::string_view name, absl::string_view labels, uint64_t value) {
     Sample(name, labels, {}, value);
   }
@@ -82,10 +58,6 @@ class TextWriter {
 
  private:
   void Head(absl::string_view name, absl::string_view labels, absl::string_view more);
-  static char* Put(char* p, absl::string_view s) {
-    if (!s.empty()) std::memcpy(p, s.data(), s.size());
-    return p + s.size();
-  }
 
   std::string* out_;
 };

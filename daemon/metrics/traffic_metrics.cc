@@ -1,6 +1,8 @@
 #include "daemon/metrics/traffic_metrics.h"
 
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace tcflow::metrics {
@@ -78,7 +80,10 @@ InterfaceCounters& TrafficMetrics::FindSlow(uint32_t ifindex, uint8_t direction)
     if (direct_[slot] == 0) direct_[slot] = next + 1;
     index = direct_[slot] - 1;
   } else {
-    index = index_.try_emplace(uint64_t{ifindex} << 1 | direction, next).first->second;
+    const uint64_t key = uint64_t{ifindex} << 1 | direction;
+    auto it = std::lower_bound(index_.begin(), index_.end(), std::make_pair(key, uint32_t{0}));
+    if (it == index_.end() || it->first != key) it = index_.insert(it, {key, next});
+    index = it->second;
   }
   if (index == next) {
     series_.emplace_back();
@@ -123,9 +128,10 @@ size_t TrafficMetrics::Prune(const std::map<uint32_t, std::string>& live) {
     if (ifindex < kDirectIfindexes) {
       direct_[size_t{ifindex} * 2 + series_[i].direction] = i + 1;
     } else {
-      index_[uint64_t{ifindex} << 1 | series_[i].direction] = i;
+      index_.push_back({uint64_t{ifindex} << 1 | series_[i].direction, i});
     }
   }
+  std::sort(index_.begin(), index_.end());
   return dropped;
 }
 

@@ -6,7 +6,7 @@
 // the cache by destination scope.
 //
 // Storage: one flat block of counters per (ifindex, direction), indexed by small enums,
-// found by ifindex in a flat array (a hash map for huge ifindexes). Nothing is allocated per record once an interface is known. One owner thread (the
+// found by ifindex in a flat array (a sorted vector for huge ifindexes). Nothing is allocated per record once an interface is known. One owner thread (the
 // pipeline); Snapshot() copies what a renderer needs.
 
 #ifndef TCFLOW_DAEMON_METRICS_TRAFFIC_METRICS_H_
@@ -20,7 +20,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "bpf/tcflow_abi.h"
@@ -171,7 +170,8 @@ class TrafficMetrics {
   std::vector<InterfaceCounters> series_;
   std::vector<std::string> names_;
   std::vector<uint32_t> direct_;  // ifindex * 2 + direction -> series index + 1 (0: none)
-  absl::flat_hash_map<uint64_t, uint32_t> index_;  // the other ifindexes
+  // The other ifindexes: (ifindex << 1 | direction, series index), sorted.
+  std::vector<std::pair<uint64_t, uint32_t>> index_;
 };
 
 }  // namespace tcflow::metrics
