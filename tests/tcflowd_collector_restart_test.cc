@@ -160,6 +160,7 @@ NfRows Nfdump(const std::string& dir) {
 struct Totals {
   uint64_t exported_records = 0, exported_packets = 0;
   uint64_t sent_records = 0, lost_records = 0, lost_packets = 0, template_sends = 0;
+  uint64_t held_records = 0;  // as the daemon reports it
   bool up = false;
   // TCP: records handed over but neither sent nor counted lost yet (held for the next
   // session). (Over UDP a sent datagram can still be counted lost by an ICMP error.)
@@ -197,6 +198,8 @@ class CollectorRestartTest : public ::testing::Test {
     t.lost_records = c.GetUint("lost_records").value_or(0);
     t.lost_packets = c.GetUint("lost_packets").value_or(0);
     t.template_sends = c.GetUint("template_sends").value_or(0);
+    t.held_records = c.GetUint("held_records").value_or(0);
+    t.up = c.GetBool("up").value_or(false);
     return t;
   }
   // Waits until at least `min_exported` records were handed to the exporter and, over TCP,
@@ -272,6 +275,8 @@ TEST_F(CollectorRestartTest, TcpCollectorRestartedGetsEverythingWithinTheBound) 
   absl::SleepFor(absl::Milliseconds(2500));  // idle timeout: exported into the hold
   Totals down = Status(d);
   EXPECT_GE(down.held(), 2u + 600u) << "the flood and the short flows wait for the collector";
+  EXPECT_EQ(down.held_records, down.held()) << "exported = sent + not sent + held";
+  EXPECT_FALSE(down.up);
 
   // It comes back: the daemon reconnects by itself (backoff from 1 s) and sends the held
   // records after the new session's templates.
@@ -283,6 +288,8 @@ TEST_F(CollectorRestartTest, TcpCollectorRestartedGetsEverythingWithinTheBound) 
   ASSERT_TRUE(Settled(d, before_last + 2, absl::Seconds(10)));
   absl::SleepFor(absl::Milliseconds(300));
   Totals t = Status(d);
+  EXPECT_TRUE(t.up);
+  EXPECT_EQ(t.held_records, 0u);
   b->Signal(SIGTERM);
   EXPECT_EQ(b->Wait(absl::Seconds(10)), 128 + SIGTERM) << b->Log();
   ASSERT_EQ(Status(d).exported_records, t.exported_records)
@@ -419,6 +426,7 @@ TEST_F(CollectorRestartTest, UdpCollectorDownLossIsCountedAndRestartIsExact) {
   absl::SleepFor(absl::Milliseconds(2500));
   Totals down = Status(d);
   EXPECT_GE(down.lost_records, 2u + 600u) << "the flood and the short flows met a closed port";
+  EXPECT_FALSE(down.up);
 
   auto b = Nfcapd(port, dir_b);
   ASSERT_TRUE(WaitPort(*r_.rt, SOCK_DGRAM, port)) << b->Log();
@@ -428,6 +436,7 @@ TEST_F(CollectorRestartTest, UdpCollectorDownLossIsCountedAndRestartIsExact) {
   ASSERT_TRUE(Settled(d, before_last + 2, absl::Seconds(10), false));
   absl::SleepFor(absl::Milliseconds(500));
   Totals t = Status(d);
+  EXPECT_TRUE(t.up);
   b->Signal(SIGTERM);
   EXPECT_EQ(b->Wait(absl::Seconds(10)), 0) << b->Log();
   ASSERT_EQ(Status(d).exported_records, t.exported_records)

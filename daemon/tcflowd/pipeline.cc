@@ -499,6 +499,9 @@ void Pipeline::WriteStatus(control::JsonWriter& w) {
         .Key("lost_records").Uint(s.loss.records)
         .Key("lost_packets").Uint(s.loss.packets)
         .Key("lost_octets").Uint(s.loss.octets)
+        // TCP: records kept for the collector while it is away (sent after the reconnect).
+        .Key("held_records").Uint(s.held_records)
+        .Key("up").Bool(s.collector_up)
         .EndObject();
   }
   w.EndArray();
