@@ -379,7 +379,9 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
                                            __u64 w1, __u64 wa, __u64 s1, __u64 d0, __u64 d1,
                                            __u64 wp, __u64 wm,
                                            const struct tcflow_fast_pkt *k) {
-  __u32 i;
+  /* The slot index is passed to the look-up where it lies, in the cache entry: copying it
+   * to the stack first would put a store-to-load forwarding in the critical path. */
+  const __u32 *slot_i;
   /* No `valid` test: a never-written entry is all zero, and wm's owner byte never is. */
   if (ipver == 4) {
     struct tcflow_cache_v4 *c =
@@ -387,16 +389,16 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
     if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ wp) |
          (c->key[4] ^ wm)) != 0)
       return 0;
-    i = c->slot;
+    slot_i = &c->slot;
   } else {
     struct tcflow_cache_v6 *c = &pc->v6[(tcflow_fold(w1 ^ wa ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) &
                                         (TCFLOW_CACHE_V6 - 1)];
     if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ s1) |
          (c->key[4] ^ d0) | (c->key[5] ^ d1) | (c->key[6] ^ wp) | (c->key[7] ^ wm)) != 0)
       return 0;
-    i = c->slot;
+    slot_i = &c->slot;
   }
-  struct tcflow_slot *s = bpf_map_lookup_elem(&tcflow_slots, &i);
+  struct tcflow_slot *s = bpf_map_lookup_elem(&tcflow_slots, slot_i);
   if (!s) return 0;
   if (TCFLOW_BENCH_FAST_CUT == 2) return 1;
 
