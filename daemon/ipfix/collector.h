@@ -48,6 +48,9 @@ class ExporterSet {
   void Tick(absl::Time now) {
     for (auto& e : exporters_) e->Tick(now);
   }
+  void DropHeld(absl::Time now) {
+    for (auto& e : exporters_) e->DropHeld(now);
+  }
   void SetInterfaces(const std::vector<InterfaceInfo>& interfaces) {
     for (auto& e : exporters_) e->SetInterfaces(interfaces);
   }

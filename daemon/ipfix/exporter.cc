@@ -311,6 +311,14 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
   transport_->Flush(now);
 }
 
+void Exporter::DropHeld(absl::Time now) {
+  for (size_t i = held_first_; i < held_.size(); ++i) stats_.loss.Add(held_[i].info, now);
+  held_.clear();
+  held_data_.clear();
+  held_first_ = 0;
+  held_live_bytes_ = 0;
+}
+
 void Exporter::Tick(absl::Time now) {
   transport_->Flush(now);
   if (EnsureTemplates(now)) {

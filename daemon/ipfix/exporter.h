@@ -84,6 +84,8 @@ class Exporter {
   void Export(absl::Span<const FlowRecord> records, absl::Time now);
   // Drives the transport (connects, queued sends) and the template refresh.
   void Tick(absl::Time now);
+  // At shutdown: counts every held message as not sent (they will never go out).
+  void DropHeld(absl::Time now);
 
   void SetInterfaces(std::vector<InterfaceInfo> interfaces) {
     interfaces_ = std::move(interfaces);

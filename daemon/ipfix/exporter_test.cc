@@ -336,6 +336,24 @@ TEST(ExporterTest, HoldOverflowIsCountedExactly) {
   EXPECT_EQ(s.held_records, 0u);
 }
 
+// Shutdown with the collector still away: what is held is counted as not sent.
+TEST(ExporterTest, DropHeldCountsTheHeldAsNotSent) {
+  ExporterOptions options;
+  options.hold_bytes = 1 << 20;
+  Harness h = Make(1460, false, options);
+  h.transport->set_session(0);
+  std::vector<FlowRecord> flows = SyntheticFlows(500, 0.5, 1700000000000);
+  h.exporter->Export(flows, kT0);
+  EXPECT_EQ(h.exporter->stats().held_records, flows.size());
+  h.exporter->DropHeld(kT0 + absl::Seconds(1));
+  ExporterStats s = h.exporter->stats();
+  EXPECT_EQ(s.held_records, 0u);
+  EXPECT_EQ(s.loss.records, flows.size());
+  h.transport->set_session(1);
+  h.exporter->Tick(kT0 + absl::Seconds(2));
+  EXPECT_EQ(FlowRecords(DecodeAll(h.transport->messages())).size(), 0u);
+}
+
 // A full transport queue while connected: the batch waits in the hold, in order, and goes
 // out when the transport takes messages again.
 TEST(ExporterTest, RefusedWhileConnectedIsHeldInOrder) {

@@ -402,19 +402,22 @@ void Pipeline::Finish() {
   cache_->FlushAll(&ended_);
   ExportEnded();
   exporters_->Tick(absl::Now());
-  // TCP collectors: wait (a bounded while) until they acknowledged what was sent; what
-  // stays unacknowledged is counted as not sent by the transport.
+  // TCP collectors: wait (a bounded while) until they acknowledged what was sent and took
+  // what was held for them; what stays unacknowledged is counted as not sent by the
+  // transport, what stays held (collector away) by DropHeld().
   const absl::Time deadline = absl::Now() + absl::Seconds(3);
   for (;;) {
     bool waiting = false;
     for (size_t i = 0; i < exporters_->size(); ++i) {
       auto* tcp = dynamic_cast<ipfix::TcpTransport*>(&exporters_->at(i).transport());
-      waiting |= tcp != nullptr && tcp->connected() && tcp->unacknowledged() > 0;
+      waiting |= tcp != nullptr && tcp->connected() &&
+                 (tcp->unacknowledged() > 0 || exporters_->at(i).stats().held_messages > 0);
     }
     if (!waiting || absl::Now() > deadline) break;
     absl::SleepFor(absl::Milliseconds(10));
     exporters_->Tick(absl::Now());
   }
+  exporters_->DropHeld(absl::Now());
   if (journal_ != nullptr) (void)journal_->Clear();  // everything is exported
 }
 
