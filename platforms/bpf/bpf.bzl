@@ -65,12 +65,23 @@ def _bpf_object_impl(ctx):
         progress_message = "Compiling BPF object %s" % out.short_path,
     )
     # DWARF is not needed at run time; BTF (in .BTF/.BTF.ext) is kept by `-g` stripping.
+    stripped = ctx.actions.declare_file(ctx.label.name + ".bpf.stripped.o")
     ctx.actions.run(
         executable = tc.llvm_strip,
-        arguments = ["-g", unstripped.path, "-o", out.path],
+        arguments = ["-g", unstripped.path, "-o", stripped.path],
         inputs = [unstripped],
-        outputs = [out],
+        outputs = [stripped],
         mnemonic = "BpfStrip",
+    )
+    # libbpf's static linker resolves .BTF.ext's ELF relocations (a quarter of the object),
+    # which the binary would otherwise embed for nothing.
+    ctx.actions.run(
+        executable = tc.bpftool,
+        arguments = ["gen", "object", out.path, stripped.path],
+        inputs = [stripped],
+        outputs = [out],
+        mnemonic = "BpfLink",
+        progress_message = "Linking BPF object %s" % out.short_path,
     )
     return [DefaultInfo(files = depset([out]))]
 
