@@ -1,6 +1,6 @@
 #!/bin/bash
 # systemd-analyze verify on deploy/systemd/tcflowd.service (and with the netns drop-in).
-# The unit names /usr/bin/tcflow, which a build machine does not have: verify checks that
+# The unit names /usr/sbin/tcflow, which a build machine does not have: verify checks that
 # ExecStart's binary exists, so the file is verified as shipped (the only complaint allowed
 # is that missing binary) and as a copy pointing at the built binary (no complaint at all).
 # Also: systemd-analyze security --offline rates the sandbox.
@@ -11,17 +11,17 @@ rm -rf "$tmp" && mkdir -p "$tmp/tcflowd.service.d"
 fail=0
 
 grep -qx 'Type=notify' "$unit" || { echo "FAIL: not Type=notify"; fail=1; }
-grep -qx 'ExecReload=/usr/bin/tcflow flowctl reload' "$unit" || { echo "FAIL: ExecReload"; fail=1; }
+grep -qx 'ExecReload=/usr/sbin/tcflow flowctl reload' "$unit" || { echo "FAIL: ExecReload"; fail=1; }
 grep -qx 'Restart=on-failure' "$unit" || { echo "FAIL: Restart"; fail=1; }
 
 # As shipped.
 out=$(systemd-analyze verify "$unit" 2>&1)
-rest=$(printf '%s\n' "$out" | grep -v '^$' | grep -v 'Command /usr/bin/tcflow is not executable')
-if [ -x /usr/bin/tcflow ]; then rest="$out"; fi
+rest=$(printf '%s\n' "$out" | grep -v '^$' | grep -v 'Command /usr/sbin/tcflow is not executable')
+if [ -x /usr/sbin/tcflow ]; then rest="$out"; fi
 if [ -n "$rest" ]; then echo "FAIL: verify (as shipped) says:"; echo "$rest"; fail=1; fi
 
 # With the built binary.
-sed "s|/usr/bin/tcflow|$tcflow|g" "$unit" > "$tmp/tcflowd.service"
+sed "s|/usr/sbin/tcflow|$tcflow|g" "$unit" > "$tmp/tcflowd.service"
 out=$(cd "$tmp" && systemd-analyze verify ./tcflowd.service 2>&1)
 rc=$?
 if [ $rc -ne 0 ] || [ -n "$out" ]; then echo "FAIL: verify rc=$rc:"; echo "$out"; fail=1; fi
