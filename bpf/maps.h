@@ -111,6 +111,10 @@ struct tcflow_pcpu {
   __u64 clock_jiffies;
   __u64 clock_ns;
   struct tcflow_parsed parsed; /* the current packet (saves stack) */
+  /* The index key of a cache miss (an index_key_v4/_v6): the general path is a function
+   * called from the programs, and the stack of the whole call chain must stay within 512
+   * bytes. */
+  __u64 key_scratch[TCFLOW_KEY_WORDS_V6];
   /* Unused: ring-buffer maps carry no value type, so this puts struct tcflow_event into the
    * object's BTF, where //bpf:abi_layout_test compares it with the C++ layout. */
   struct tcflow_event btf_event;

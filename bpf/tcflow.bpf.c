@@ -312,10 +312,11 @@ static __always_inline int tcflow_new_slot(struct tcflow_control *ctl, __u32 hal
  * The packet looked cut short (`prev`). If the skb holds more bytes than its linear part,
  * the headers may sit in paged data (drivers using napi_gro_frags): make up to 512 bytes
  * linear (this moves bytes, never changes them) and parse again. A packet that is really
- * short comes back with `prev` untouched. Out of line (global) so the common path pays
- * nothing for it.
+ * short comes back with `prev` untouched. Inlined into tcflow_general, which is itself off
+ * the common path (as a function of its own it would make the call chain program ->
+ * tcflow_general -> this -> tcflow_walk_ext, whose stacks together exceed 512 bytes).
  */
-__attribute__((noinline)) int tcflow_parse_again(struct __sk_buff *skb, struct tcflow_parsed *p,
+static __always_inline int tcflow_parse_again(struct __sk_buff *skb, struct tcflow_parsed *p,
                                                  int gso, int prev) {
   if (!p) return prev;
   __u32 len = skb->len;
@@ -580,16 +581,21 @@ static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct t
                          wm0 | (__u64)proto << 32 | (__u64)key_flags << 48, &k);
 }
 
-static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
+/*
+ * The general path: every packet the fast path does not take. A global function on purpose:
+ * it is most of the programs' code, and as a function of its own one copy serves both
+ * programs (the object is ~40 KB smaller than with a copy inlined into each) and is verified
+ * once. The call costs a few ns, paid only off the fast path (a new flow costs hundreds).
+ */
+__attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
   __u32 zero = 0;
   struct tcflow_stats *st = bpf_map_lookup_elem(&tcflow_stats, &zero);
   struct tcflow_control *ctl = bpf_map_lookup_elem(&tcflow_control, &zero);
   struct tcflow_pcpu *pc = bpf_map_lookup_elem(&tcflow_pcpu, &zero);
   if (!st || !ctl || !pc) return TCFLOW_VERDICT; /* cannot happen: 1-element arrays */
+  dir &= 1;
 
   __u32 segs = skb->gso_segs;
-  if (tcflow_cfg_flow_cache && segs <= 1 && tcflow_fast(skb, dir, st, ctl, pc))
-    return TCFLOW_VERDICT;
   if (segs == 0) segs = 1;
   st->packets[dir & 1] += segs;
   if (segs > 1) st->gso_packets++;
@@ -650,13 +656,13 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
         if (s) goto existing;
       }
     }
-    union tcflow_key_v4_words k;
-    k.w[0] = gen;
-    k.w[1] = w1;
-    k.w[2] = wa;
-    k.w[3] = wp;
-    k.w[4] = wm;
-    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v4, &k.k);
+    union tcflow_key_v4_words *k = (void *)pc->key_scratch; /* not on the stack: see maps.h */
+    k->w[0] = gen;
+    k->w[1] = w1;
+    k->w[2] = wa;
+    k->w[3] = wp;
+    k->w[4] = wm;
+    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v4, &k->k);
     if (v) {
       slot_i = *v;
       __u32 i = half_base + slot_i;
@@ -666,7 +672,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
       if (n < 0 || !s) goto overflow;
       slot_i = n;
       tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
-      bpf_map_update_elem(&tcflow_idx_v4, &k.k, &slot_i, BPF_ANY);
+      bpf_map_update_elem(&tcflow_idx_v4, &k->k, &slot_i, BPF_ANY);
     }
     if (!s) goto overflow; /* cannot happen: index values are always < slots_per_half */
     if (c) {
@@ -693,16 +699,16 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
         if (s) goto existing;
       }
     }
-    union tcflow_key_v6_words k;
-    k.w[0] = gen;
-    k.w[1] = w1;
-    k.w[2] = s0;
-    k.w[3] = s1;
-    k.w[4] = d0;
-    k.w[5] = d1;
-    k.w[6] = wp;
-    k.w[7] = wm;
-    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v6, &k.k);
+    union tcflow_key_v6_words *k = (void *)pc->key_scratch; /* not on the stack: see maps.h */
+    k->w[0] = gen;
+    k->w[1] = w1;
+    k->w[2] = s0;
+    k->w[3] = s1;
+    k->w[4] = d0;
+    k->w[5] = d1;
+    k->w[6] = wp;
+    k->w[7] = wm;
+    __u32 *v = bpf_map_lookup_elem(&tcflow_idx_v6, &k->k);
     if (v) {
       slot_i = *v;
       __u32 i = half_base + slot_i;
@@ -712,7 +718,7 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
       if (n < 0 || !s) goto overflow;
       slot_i = n;
       tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
-      bpf_map_update_elem(&tcflow_idx_v6, &k.k, &slot_i, BPF_ANY);
+      bpf_map_update_elem(&tcflow_idx_v6, &k->k, &slot_i, BPF_ANY);
     }
     if (!s) goto overflow;
     if (c) {
@@ -744,6 +750,19 @@ events:
         (p->ext_deeper || p->ext_depth > tcflow_cfg_ext_alert_depth))
       tcflow_ext_event(skb, st, p, dir, now);
   }
+  return TCFLOW_VERDICT;
+}
+
+static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
+  __u32 zero = 0;
+  struct tcflow_stats *st = bpf_map_lookup_elem(&tcflow_stats, &zero);
+  struct tcflow_control *ctl = bpf_map_lookup_elem(&tcflow_control, &zero);
+  struct tcflow_pcpu *pc = bpf_map_lookup_elem(&tcflow_pcpu, &zero);
+  if (!st || !ctl || !pc) return TCFLOW_VERDICT; /* cannot happen: 1-element arrays */
+
+  if (tcflow_cfg_flow_cache && skb->gso_segs <= 1 && tcflow_fast(skb, dir, st, ctl, pc))
+    return TCFLOW_VERDICT;
+  tcflow_general(skb, dir);
   return TCFLOW_VERDICT;
 }
 
