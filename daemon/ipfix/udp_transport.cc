@@ -213,9 +213,8 @@ uint32_t UdpTransport::DrainErrors(absl::Time now) {
     }
     if (ee == nullptr) continue;
     if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6) continue;
-    // Only errors that say the datagram was dropped (not, say, "fragmentation needed",
-    // which the kernel handles itself).
-    if (ee->ee_errno == EMSGSIZE) continue;
+    // Every ICMP error names a datagram that was dropped on the way (port or host
+    // unreachable, time exceeded, and "fragmentation needed": tcflow's datagrams carry DF).
     ++errors;
     bool found = false;
     if (n >= 16) {
