@@ -1,6 +1,7 @@
 // IPFIX over TCP (RFC 7011 10.4): a non-blocking connect, reconnect with exponential
 // backoff, and a bounded send queue. The exporter never blocks: a message that finds no
-// connection or no room is refused and counted by the exporter.
+// connection or no room is refused; the exporter holds it for the next session (bounded,
+// ExporterOptions::hold_bytes) or counts it as not sent.
 //
 // Nothing is lost silently: a message stays accounted until the collector's TCP has
 // acknowledged its last byte (tcp_info.tcpi_bytes_acked). When the session breaks, every
