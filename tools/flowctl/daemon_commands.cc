@@ -75,14 +75,15 @@ void PrintStatus(const JsonValue& s) {
   const JsonValue* x = s.Find("exported");
   std::printf("exported:   %s records, %s packets, %s bytes\n", Str(x, "records").c_str(),
               Str(x, "packets").c_str(), Str(x, "bytes").c_str());
-  std::printf("%-28s %-9s %10s %12s %12s %12s\n", "COLLECTOR", "TRANSPORT", "MESSAGES", "RECORDS",
-              "LOST_MSGS", "LOST_RECORDS");
+  std::printf("%-28s %-9s %10s %12s %12s %12s %12s %5s\n", "COLLECTOR", "TRANSPORT", "MESSAGES",
+              "RECORDS", "LOST_MSGS", "LOST_RECORDS", "HELD_RECORDS", "UP");
   if (const JsonValue* list = s.Find("collectors"); list != nullptr) {
     for (const JsonValue& k : list->items()) {
-      std::printf("%-28s %-9s %10s %12s %12s %12s\n", Str(&k, "name").c_str(),
+      std::printf("%-28s %-9s %10s %12s %12s %12s %12s %5s\n", Str(&k, "name").c_str(),
                   Str(&k, "transport").c_str(), Str(&k, "messages").c_str(),
                   Str(&k, "flow_records").c_str(), Str(&k, "lost_messages").c_str(),
-                  Str(&k, "lost_records").c_str());
+                  Str(&k, "lost_records").c_str(), Str(&k, "held_records").c_str(),
+                  Str(&k, "up") == "true" ? "yes" : "no");
     }
   }
   std::printf("losses:    ");
