@@ -8,9 +8,8 @@
 // skb; the figure is this thread's CPU time across the call over `repeat` (see RunRepeat).
 // Every program runs once per round, round after round, so the machine's noise hits all
 // alike; the ratio to the empty program is taken within each round. Beside the real
-// programs, bench-only builds (tools/bench/BUILD.bazel): the object before the cost work
-// (v0, a copy under datapath_v0/) and builds of both cut short at each stage, to show
-// where the time goes. New flow: `flows` distinct frames, each run once (one new slot,
+// programs, bench-only builds of the program cut short at each stage
+// (tools/bench/BUILD.bazel), to show where the time goes. New flow: `flows` distinct frames, each run once (one new slot,
 // one LRU insertion each); BPF_PROG_TEST_RUN's own per-call timing overhead is in both the
 // program's and the empty program's figure, so the difference is the new-flow cost.
 
@@ -38,16 +37,11 @@ namespace empty_bpf {
 namespace clock_bpf {
 #include "tools/bench/clock_probe.skel.h"
 }  // namespace clock_bpf
-// Bench-only builds of the programs (tools/bench/BUILD.bazel): the object before the cost
-// work (v0) and cut-down builds of both, to see where the time goes.
+// Bench-only builds of the program cut short at each stage (tools/bench/BUILD.bazel), to see
+// where the time goes.
 #include "tools/bench/tcflow_fast_cut1.skel.h"
 #include "tools/bench/tcflow_fast_cut2.skel.h"
 #include "tools/bench/tcflow_fast_cut3.skel.h"
-#include "tools/bench/tcflow_v0.skel.h"
-#include "tools/bench/tcflow_v0_cut1.skel.h"
-#include "tools/bench/tcflow_v0_cut2.skel.h"
-#include "tools/bench/tcflow_v0_cut3.skel.h"
-#include "tools/bench/tcflow_v0_nostats.skel.h"
 
 namespace {
 
@@ -267,14 +261,9 @@ int main(int argc, char** argv) {
       {"tcflow_ingress", dp->ingress_fd()},
       {"tcflow_egress", dp->egress_fd()},
       {"ingress, cache off", dp_nc->ingress_fd()},
-      {"before (v0)", bench(LoadBench<tcflow_v0>("tcflow_v0"))},
   };
   const size_t kMain = cols.size();
   std::vector<Column> cuts = {
-      {"v0 parse only", bench(LoadBench<tcflow_v0_cut1>("tcflow_v0_cut1"))},
-      {"v0 +stats", bench(LoadBench<tcflow_v0_cut2>("tcflow_v0_cut2"))},
-      {"v0 +cache probe", bench(LoadBench<tcflow_v0_cut3>("tcflow_v0_cut3"))},
-      {"v0 no stats", bench(LoadBench<tcflow_v0_nostats>("tcflow_v0_nostats"))},
       {"fast: parse", bench(LoadBench<tcflow_fast_cut1>("tcflow_fast_cut1"))},
       {"fast: +probe", bench(LoadBench<tcflow_fast_cut2>("tcflow_fast_cut2"))},
       {"fast: +meter", bench(LoadBench<tcflow_fast_cut3>("tcflow_fast_cut3"))},
