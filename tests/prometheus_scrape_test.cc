@@ -64,123 +64,6 @@ std::string Runfile(const std::string& path) {
   return absl::StrCat(srcdir != nullptr ? srcdir : ".", "/tcflow/", path);
 }
 
-absl::Status WriteSysctl(const Namespace& ns, const std::string& path, const std::string& value) {
-  return ns.Run([&]() -> absl::Status {
-    std::ofstream f("/proc/sys/" + path);
-    f << value << "\n";
-    f.close();
-    return f.good() ? absl::OkStatus()
-                    : absl::InternalError(absl::StrCat(ns.name(), ": cannot write ", path));
-  });
-}
-
-absl::StatusOr<std::vector<uint8_t>> MacOf(const Namespace& ns, const std::string& ifname) {
-  std::vector<uint8_t> mac(6);
-  absl::Status s = ns.Run([&]() -> absl::Status {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq req{};
-    std::snprintf(req.ifr_name, sizeof(req.ifr_name), "%s", ifname.c_str());
-    int rc = ioctl(fd, SIOCGIFHWADDR, &req);
-    close(fd);
-    if (rc != 0) return absl::InternalError(absl::StrCat("SIOCGIFHWADDR ", ifname));
-    std::memcpy(mac.data(), req.ifr_hwaddr.sa_data, 6);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return mac;
-}
-
-// A permanent neighbour entry: the kernel never solicits or probes it.
-absl::Status AddStaticNeighbour(const Namespace& ns, const std::string& ifname,
-                                const std::string& ip, const std::vector<uint8_t>& mac) {
-  auto index = ns.IfIndex(ifname);
-  if (!index.ok()) return index.status();
-  return ns.Run([&]() -> absl::Status {
-    nl_sock* sock = nl_socket_alloc();
-    if (sock == nullptr || nl_connect(sock, NETLINK_ROUTE) < 0) {
-      if (sock != nullptr) nl_socket_free(sock);
-      return absl::InternalError("netlink socket");
-    }
-    nl_addr* dst = nullptr;
-    nl_addr_parse(ip.c_str(), AF_INET6, &dst);
-    nl_addr* ll = nl_addr_build(AF_LLC, mac.data(), mac.size());
-    rtnl_neigh* n = rtnl_neigh_alloc();
-    rtnl_neigh_set_ifindex(n, *index);
-    rtnl_neigh_set_dst(n, dst);
-    rtnl_neigh_set_lladdr(n, ll);
-    rtnl_neigh_set_state(n, NUD_PERMANENT);
-    int rc = rtnl_neigh_add(sock, n, NLM_F_CREATE | NLM_F_REPLACE);
-    rtnl_neigh_put(n);
-    nl_addr_put(ll);
-    if (dst != nullptr) nl_addr_put(dst);
-    nl_socket_free(sock);
-    return rc < 0 ? absl::InternalError(absl::StrCat("neighbour ", ip, " on ", ifname, ": ",
-                                                     nl_geterror(rc)))
-                   : absl::OkStatus();
-  });
-}
-
-// Router::Create's topology and addresses, with the quiet IPv6 set-up described above.
-absl::StatusOr<Router> QuietRouter(const std::string& tag) {
-  Router r;
-  for (auto [slot, name] : {std::pair{&r.h1, "h1"}, {&r.rt, "rt"}, {&r.h2, "h2"}}) {
-    auto ns = Namespace::Create(tag + name);
-    if (!ns.ok()) return ns.status();
-    *slot = std::move(*ns);
-    for (const char* conf : {"all", "default"}) {
-      const std::string base = absl::StrCat("net/ipv6/conf/", conf, "/");
-      for (auto [key, value] : {std::pair{"accept_dad", "0"},
-                                {"router_solicitations", "0"},
-                                {"mldv1_unsolicited_report_interval", "1"},
-                                {"mldv2_unsolicited_report_interval", "1"}}) {
-        if (absl::Status s = WriteSysctl(**slot, base + key, value); !s.ok()) return s;
-      }
-    }
-  }
-  // Forwarding before the links exist: rt's legs join ff02::2 when created, not later.
-  for (const char* path : {"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"}) {
-    if (absl::Status s = WriteSysctl(*r.rt, path, "1"); !s.ok()) return s;
-  }
-  for (absl::Status s : {
-           CreateVethPair(*r.h1, "e0", *r.rt, "r1"),
-           CreateVethPair(*r.rt, "r2", *r.h2, "e0"),
-           r.h1->AddAddress("e0", "10.61.1.1/24"),
-           r.h1->AddAddress("e0", "fd61:1::1/64"),
-           r.rt->AddAddress("r1", "10.61.1.254/24"),
-           r.rt->AddAddress("r1", "fd61:1::fe/64"),
-           r.rt->AddAddress("r2", "10.61.2.254/24"),
-           r.rt->AddAddress("r2", "fd61:2::fe/64"),
-           r.h2->AddAddress("e0", "10.61.2.1/24"),
-           r.h2->AddAddress("e0", "fd61:2::1/64"),
-           r.h1->AddRoute("default", "10.61.1.254"),
-           r.h1->AddRoute("default", "fd61:1::fe"),
-           r.h2->AddRoute("default", "10.61.2.254"),
-           r.h2->AddRoute("default", "fd61:2::fe"),
-       }) {
-    if (!s.ok()) return s;
-  }
-  auto h1_mac = MacOf(*r.h1, "e0"), r1_mac = MacOf(*r.rt, "r1");
-  auto r2_mac = MacOf(*r.rt, "r2"), h2_mac = MacOf(*r.h2, "e0");
-  for (const auto* m : {&h1_mac, &r1_mac, &r2_mac, &h2_mac}) {
-    if (!m->ok()) return m->status();
-  }
-  for (absl::Status s : {
-           AddStaticNeighbour(*r.h1, "e0", "fd61:1::fe", *r1_mac),
-           AddStaticNeighbour(*r.rt, "r1", "fd61:1::1", *h1_mac),
-           AddStaticNeighbour(*r.rt, "r2", "fd61:2::1", *h2_mac),
-           AddStaticNeighbour(*r.h2, "e0", "fd61:2::fe", *r2_mac),
-       }) {
-    if (!s.ok()) return s;
-  }
-  auto r1 = r.rt->IfIndex("r1");
-  auto r2 = r.rt->IfIndex("r2");
-  if (!r1.ok()) return r1.status();
-  if (!r2.ok()) return r2.status();
-  r.r1 = *r1;
-  r.r2 = *r2;
-  return r;
-}
-
 // `targets.size()` neighbour solicitations from h1's e0 (source fd61:1::1, with a source
 // link-layer address option), each to its target's solicited-node multicast group. The
 // owner of a target answers with an NA; an unowned target gets no answer.
@@ -305,7 +188,7 @@ TEST(PrometheusScrapeTest, RealPrometheusSeesExactTraffic) {
     ASSERT_EQ(access(tool, X_OK), 0)
         << tool << " missing (Debian packages prometheus, python3; tools/bootstrap.sh)";
   }
-  auto router = QuietRouter("tps");
+  auto router = Router::Create("tps", {.quiet_ipv6 = true});
   ASSERT_TRUE(router.ok()) << router.status();
   Router& r = *router;
   testsupport::TempDir dir("prometheus_scrape");

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -28,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "daemon/control/client.h"
+#include "tests/static_neighbour.h"
 #include "daemon/drain/stats_reader.h"
 #include "daemon/ipfix/decoder.h"
 #include "daemon/loader/tables.h"
@@ -111,17 +114,54 @@ std::string TcflowBinary() {
   return std::string(srcdir != nullptr ? srcdir : ".") + "/tcflow/tools/tcflow";
 }
 
-absl::StatusOr<Router> Router::Create(const std::string& tag) {
+absl::Status WriteSysctl(const Namespace& ns, const std::string& path, const std::string& value) {
+  return ns.Run([&]() -> absl::Status {
+    std::ofstream f("/proc/sys/" + path);
+    f << value << "\n";
+    f.close();
+    return f.good() ? absl::OkStatus()
+                    : absl::InternalError(absl::StrCat(ns.name(), ": cannot write ", path));
+  });
+}
+
+absl::StatusOr<std::vector<uint8_t>> MacOf(const Namespace& ns, const std::string& ifname) {
+  std::vector<uint8_t> mac(6);
+  absl::Status s = ns.Run([&]() -> absl::Status {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq req{};
+    std::snprintf(req.ifr_name, sizeof(req.ifr_name), "%s", ifname.c_str());
+    int rc = ioctl(fd, SIOCGIFHWADDR, &req);
+    close(fd);
+    if (rc != 0) return absl::InternalError(absl::StrCat("SIOCGIFHWADDR ", ifname));
+    std::memcpy(mac.data(), req.ifr_hwaddr.sa_data, 6);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return mac;
+}
+
+absl::StatusOr<Router> Router::Create(const std::string& tag, RouterOptions options) {
   Router r;
-  auto h1 = Namespace::Create(tag + "h1");
-  if (!h1.ok()) return h1.status();
-  r.h1 = std::move(*h1);
-  auto rt = Namespace::Create(tag + "rt");
-  if (!rt.ok()) return rt.status();
-  r.rt = std::move(*rt);
-  auto h2 = Namespace::Create(tag + "h2");
-  if (!h2.ok()) return h2.status();
-  r.h2 = std::move(*h2);
+  for (auto [slot, name] : {std::pair{&r.h1, "h1"}, {&r.rt, "rt"}, {&r.h2, "h2"}}) {
+    auto ns = Namespace::Create(tag + name);
+    if (!ns.ok()) return ns.status();
+    *slot = std::move(*ns);
+    if (!options.quiet_ipv6) continue;
+    // Before any link exists, so every link inherits it ("default").
+    for (const char* conf : {"all", "default"}) {
+      const std::string base = absl::StrCat("net/ipv6/conf/", conf, "/");
+      for (auto [key, value] : {std::pair{"accept_dad", "0"},
+                                {"router_solicitations", "0"},
+                                {"mldv1_unsolicited_report_interval", "1"},
+                                {"mldv2_unsolicited_report_interval", "1"}}) {
+        if (absl::Status s = WriteSysctl(**slot, base + key, value); !s.ok()) return s;
+      }
+    }
+  }
+  // Forwarding before the links exist: rt's legs join ff02::2 when created, not later.
+  for (const char* path : {"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"}) {
+    if (absl::Status s = WriteSysctl(*r.rt, path, "1"); !s.ok()) return s;
+  }
   for (absl::Status s : {
            CreateVethPair(*r.h1, "e0", *r.rt, "r1"),
            CreateVethPair(*r.rt, "r2", *r.h2, "e0"),
@@ -140,16 +180,21 @@ absl::StatusOr<Router> Router::Create(const std::string& tag) {
        }) {
     if (!s.ok()) return s;
   }
-  absl::Status s = r.rt->Run([] {
-    for (const char* path :
-         {"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"}) {
-      std::ofstream f(path);
-      f << "1\n";
-      if (!f.good()) return absl::InternalError(absl::StrCat("cannot write ", path));
+  if (options.quiet_ipv6) {
+    auto h1_mac = MacOf(*r.h1, "e0"), r1_mac = MacOf(*r.rt, "r1");
+    auto r2_mac = MacOf(*r.rt, "r2"), h2_mac = MacOf(*r.h2, "e0");
+    for (const auto* m : {&h1_mac, &r1_mac, &r2_mac, &h2_mac}) {
+      if (!m->ok()) return m->status();
     }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+    for (absl::Status s : {
+             AddStaticNeighbour(*r.h1, "e0", "fd61:1::fe", *r1_mac),
+             AddStaticNeighbour(*r.rt, "r1", "fd61:1::1", *h1_mac),
+             AddStaticNeighbour(*r.rt, "r2", "fd61:2::1", *h2_mac),
+             AddStaticNeighbour(*r.h2, "e0", "fd61:2::fe", *r2_mac),
+         }) {
+      if (!s.ok()) return s;
+    }
+  }
   auto r1 = r.rt->IfIndex("r1");
   auto r2 = r.rt->IfIndex("r2");
   if (!r1.ok()) return r1.status();

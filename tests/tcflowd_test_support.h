@@ -33,13 +33,26 @@ namespace tcflow::testing {
 // $TCFLOW_BINARY, else the test binary's runfile `tools/tcflow`.
 std::string TcflowBinary();
 
+struct RouterOptions {
+  // No IPv6 neighbour discovery of the kernel's own on the legs, for tests that count NDP
+  // exactly: accept_dad=0, router_solicitations=0 and fast unsolicited MLD reports in every
+  // namespace before any link exists, and permanent neighbour entries for every IPv6 next
+  // hop (no address resolution, no unreachability probe).
+  bool quiet_ipv6 = false;
+};
+
 struct Router {
   std::unique_ptr<Namespace> h1, rt, h2;
   int r1 = 0, r2 = 0;  // rt's legs: r1 faces h1, r2 faces h2
   // h1 10.61.1.1 / fd61:1::1, rt 10.61.1.254 / fd61:1::fe and 10.61.2.254 / fd61:2::fe,
   // h2 10.61.2.1 / fd61:2::1.
-  static absl::StatusOr<Router> Create(const std::string& tag);
+  static absl::StatusOr<Router> Create(const std::string& tag, RouterOptions options = {});
 };
+
+// /proc/sys/PATH = VALUE inside `ns`.
+absl::Status WriteSysctl(const Namespace& ns, const std::string& path, const std::string& value);
+// The link-layer address of `ifname` in `ns`.
+absl::StatusOr<std::vector<uint8_t>> MacOf(const Namespace& ns, const std::string& ifname);
 
 // A child process, optionally inside a network namespace (setns before exec), with stdout
 // and stderr in `log`. Killed (SIGKILL) and reaped by the destructor if still running.
