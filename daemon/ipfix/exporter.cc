@@ -129,6 +129,36 @@ Exporter::Outcome Exporter::Hold(const uint8_t* data, size_t length, absl::Time 
   return Outcome::kHeld;
 }
 
+void Exporter::Reclaim(absl::Time now) {
+  std::vector<Held> held;
+  std::vector<uint8_t> data;
+  size_t live = 0;
+  transport_->TakeUnsent([&](const uint8_t* p, size_t length, const MessageInfo& info) {
+    // They were counted as sent when the transport accepted them.
+    --stats_.messages;
+    stats_.octets -= length;
+    stats_.flow_records -= info.flow_records;
+    if (transport_->datagram() || live + held_live_bytes_ + length > options_.hold_bytes) {
+      stats_.loss.Add(info, now);
+      return;
+    }
+    held.push_back({data.size(), length, info});
+    data.insert(data.end(), p, p + length);
+    live += length;
+  });
+  if (held.empty()) return;
+  for (size_t i = held_first_; i < held_.size(); ++i) {
+    const Held& h = held_[i];
+    held.push_back({data.size(), h.length, h.info});
+    data.insert(data.end(), held_data_.begin() + h.offset, held_data_.begin() + h.offset + h.length);
+    live += h.length;
+  }
+  held_ = std::move(held);
+  held_data_ = std::move(data);
+  held_first_ = 0;
+  held_live_bytes_ = live;
+}
+
 void Exporter::Replay(absl::Time now) {
   while (held_first_ < held_.size()) {
     if (transport_->session() == 0 || transport_->session() != templates_session_) return;
@@ -152,6 +182,7 @@ void Exporter::Replay(absl::Time now) {
 }
 
 bool Exporter::EnsureTemplates(absl::Time now) {
+  Reclaim(now);
   uint64_t session = transport_->session();
   if (session == 0) return false;
   if (session != templates_session_) {
@@ -312,6 +343,7 @@ void Exporter::Export(absl::Span<const FlowRecord> records, absl::Time now) {
 }
 
 void Exporter::DropHeld(absl::Time now) {
+  Reclaim(now);
   for (size_t i = held_first_; i < held_.size(); ++i) stats_.loss.Add(held_[i].info, now);
   held_.clear();
   held_data_.clear();

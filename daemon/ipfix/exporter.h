@@ -115,6 +115,9 @@ class Exporter {
   // Sends held messages (oldest first) while the session has its templates and the
   // transport takes them.
   void Replay(absl::Time now);
+  // Takes back what the transport never wrote before its session broke (older than
+  // anything held): into the front of the hold, or counted as not sent without one.
+  void Reclaim(absl::Time now);
 
   ExporterOptions options_;
   std::unique_ptr<Transport> transport_;

@@ -78,10 +78,21 @@ void TcpTransport::OnConnected(absl::Time now) {
 }
 
 void TcpTransport::Disconnect(absl::Time now) {
-  // Whatever the collector's TCP has not acknowledged may never have reached it.
+  // Whatever the collector's TCP has not acknowledged may never have reached it. What was
+  // written may have been read (only its acknowledgement lost): counted as not sent, never
+  // sent twice. Data messages never written at all are handed back (TakeUnsent()).
   UpdateAcknowledged();
   for (size_t i = 0; i < pending_count_; ++i) {
-    loss_.Add(pending_[(pending_first_ + i) % pending_.size()].info, now);
+    const Pending& p = pending_[(pending_first_ + i) % pending_.size()];
+    const uint64_t start = p.end - p.length;
+    if (start >= written_ && p.info.flow_records > 0) {
+      const uint8_t* bytes = queue_.data() + head_ + (start - written_);
+      unsent_.push_back({unsent_data_.size(), p.length, p.info});
+      unsent_data_.insert(unsent_data_.end(), bytes, bytes + p.length);
+      --stats_.messages_sent;
+    } else {
+      loss_.Add(p.info, now);
+    }
   }
   pending_first_ = pending_count_ = 0;
   head_ = tail_ = 0;
@@ -115,11 +126,19 @@ bool TcpTransport::Commit(size_t length, const MessageInfo& info, absl::Time now
   std::memcpy(queue_.data() + tail_, scratch_.data(), length);
   tail_ += length;
   queued_ += length;
-  pending_[(pending_first_ + pending_count_) % pending_.size()] = {queued_, info};
+  pending_[(pending_first_ + pending_count_) % pending_.size()] = {
+      queued_, static_cast<uint32_t>(length), info};
   ++pending_count_;
   ++stats_.messages_sent;
   if (tail_ - head_ >= 65536) Write(now);
   return true;
+}
+
+void TcpTransport::TakeUnsent(
+    absl::FunctionRef<void(const uint8_t*, size_t, const MessageInfo&)> take) {
+  for (const Unsent& u : unsent_) take(unsent_data_.data() + u.offset, u.length, u.info);
+  unsent_.clear();
+  unsent_data_.clear();
 }
 
 void TcpTransport::Write(absl::Time now) {

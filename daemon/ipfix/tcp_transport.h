@@ -47,6 +47,8 @@ class TcpTransport : public Transport {
   void Flush(absl::Time now) override;
   uint64_t session() const override { return state_ == State::kConnected ? session_ : 0; }
   bool datagram() const override { return false; }
+  void TakeUnsent(absl::FunctionRef<void(const uint8_t*, size_t, const MessageInfo&)> take)
+      override;
   const LossStats& loss() const override { return loss_; }
   const TransportStats& stats() const override { return stats_; }
 
@@ -58,6 +60,12 @@ class TcpTransport : public Transport {
   enum class State { kIdle, kConnecting, kConnected };
   struct Pending {
     uint64_t end;  // stream offset just past the message
+    uint32_t length;
+    MessageInfo info;
+  };
+  struct Unsent {
+    size_t offset;  // in unsent_data_
+    size_t length;
     MessageInfo info;
   };
 
@@ -88,6 +96,10 @@ class TcpTransport : public Transport {
   std::vector<Pending> pending_;  // ring
   size_t pending_first_ = 0;
   size_t pending_count_ = 0;
+
+  // Data messages never written when the last session broke (see TakeUnsent()).
+  std::vector<uint8_t> unsent_data_;
+  std::vector<Unsent> unsent_;
 
   LossStats loss_;
   TransportStats stats_;

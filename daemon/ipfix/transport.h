@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 
 namespace tcflow::ipfix {
@@ -84,6 +85,11 @@ class Transport {
   // tcflow_collector_up: TCP: a session is connected; UDP: the last send succeeded;
   // file: no write error yet.
   virtual bool up() const { return session() != 0; }
+  // Stream transports: messages accepted but never written when their session broke (so
+  // the collector cannot have them), oldest first, handed back once to be sent again in a
+  // later session; they are no longer counted in stats().messages_sent.
+  virtual void TakeUnsent(
+      absl::FunctionRef<void(const uint8_t* data, size_t length, const MessageInfo& info)>) {}
   virtual const LossStats& loss() const = 0;
   virtual const TransportStats& stats() const = 0;
 };
