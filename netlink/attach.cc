@@ -66,12 +66,23 @@ std::string Attacher::MarkerPath(int ifindex) const {
   return absl::StrCat(options_.state_dir, "/clsact/", netns_id_, ".", ifindex);
 }
 
-bool Attacher::CreatedQdisc(int ifindex) const {
+bool Attacher::CreatedQdisc(const LinkInfo& link) const {
   if (options_.state_dir.empty()) {
-    return std::find(created_in_memory_.begin(), created_in_memory_.end(), ifindex) !=
+    return std::find(created_in_memory_.begin(), created_in_memory_.end(), link.ifindex) !=
            created_in_memory_.end();
   }
-  return access(MarkerPath(ifindex).c_str(), F_OK) == 0;
+  // The marker names the link it was written for. An ifindex is reused once its link is
+  // gone, so a marker left by a link deleted while nothing watched must not make tcflow
+  // delete the clsact of the next link with that ifindex, which someone else may own.
+  FILE* f = std::fopen(MarkerPath(link.ifindex).c_str(), "r");
+  if (f == nullptr) return false;
+  char name[64] = {};
+  const bool read = std::fgets(name, sizeof(name), f) != nullptr;
+  std::fclose(f);
+  if (!read) return false;
+  std::string marked(name);
+  if (!marked.empty() && marked.back() == '\n') marked.pop_back();
+  return marked == link.name;
 }
 
 void Attacher::RememberQdisc(const LinkInfo& link) {
@@ -163,7 +174,7 @@ absl::Status Attacher::Detach(const LinkInfo& link, Direction direction) {
       }
     }
   }
-  if (others_left == 0 && CreatedQdisc(link.ifindex)) {
+  if (others_left == 0 && CreatedQdisc(link)) {
     absl::Status status = DeleteClsact(*sock_, link.ifindex);
     if (!status.ok() && ErrnoOf(status) != ENOENT && ErrnoOf(status) != EINVAL) {
       return absl::Status(status.code(), absl::StrCat(link.name, ": ", status.message()));
@@ -202,7 +213,7 @@ absl::StatusOr<std::vector<AttachedFilter>> Attacher::List() {
         return ours.status();
       }
       for (FilterInfo& f : *ours) {
-        result.push_back({link, std::move(f), CreatedQdisc(link.ifindex)});
+        result.push_back({link, std::move(f), CreatedQdisc(link)});
       }
     }
   }

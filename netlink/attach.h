@@ -77,7 +77,8 @@ class Attacher {
   void Forget(int ifindex);
 
   bool IsTcflowFilter(const FilterInfo& filter) const;
-  bool CreatedQdisc(int ifindex) const;
+  // Whether tcflow created `link`'s clsact (its marker names this link).
+  bool CreatedQdisc(const LinkInfo& link) const;
   const AttachOptions& options() const { return options_; }
 
  private:

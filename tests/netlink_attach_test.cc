@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -395,6 +396,33 @@ TEST(NetlinkAttachTest, ExistingIngressQdiscIsReportedNotReplaced) {
   EXPECT_EQ((*qdisc)->kind, "ingress");
 }
 
+// A marker left for an ifindex by a link that was deleted while nothing watched must not
+// let tcflow delete the clsact of a later link that got the same ifindex.
+TEST(NetlinkAttachTest, StaleMarkerOfAnotherLinkNeverDeletesItsClsact) {
+  Topology t;
+  ASSERT_OK(t.Build("stale"));
+  // Someone else's clsact on va, and a marker for va's ifindex written for an earlier link.
+  ASSERT_TRUE(netlink::EnsureClsact(*t.sock, t.va.ifindex).ok());
+  std::filesystem::create_directories(t.state_dir + "/clsact");
+  {
+    FILE* f = std::fopen(absl::StrCat(t.state_dir, "/clsact/", t.sock->NamespaceId(), ".",
+                                      t.va.ifindex).c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "gone0\n");
+    std::fclose(f);
+  }
+  EmptyProgram prog;
+  auto attacher = Attacher::Create(t.sock.get(), t.Options());
+  ASSERT_TRUE(attacher.ok());
+  EXPECT_FALSE(attacher->CreatedQdisc(t.va));
+  ASSERT_OK(attacher->Attach(t.va, Direction::kBoth, prog.programs()));
+  ASSERT_OK(attacher->Detach(t.va, Direction::kBoth));
+  auto qdisc = netlink::IngressSlotQdisc(*t.sock, t.va.ifindex);
+  ASSERT_TRUE(qdisc.ok());
+  ASSERT_TRUE(qdisc->has_value()) << "tcflow deleted a clsact it did not create";
+  EXPECT_EQ((*qdisc)->kind, "clsact");
+}
+
 TEST(NetlinkAttachTest, ErrorsNameTheInterfaceAndCarryTheKernelReason) {
   Topology t;
   ASSERT_OK(t.Build("err"));
@@ -487,7 +515,7 @@ TEST(NetlinkAttachTest, FiltersLeftByACrashAreTakenOverNotDuplicated) {
     EXPECT_NE(filters[0].bpf_prog_id, crashed_id);
   }
   // The crashed process created the clsact; its marker lets this process remove it.
-  EXPECT_TRUE(attacher->CreatedQdisc(t.va.ifindex));
+  EXPECT_TRUE(attacher->CreatedQdisc(t.va));
   ASSERT_OK(attacher->Detach(t.va, Direction::kBoth));
   auto qdisc = netlink::IngressSlotQdisc(*t.sock, t.va.ifindex);
   ASSERT_TRUE(qdisc.ok());

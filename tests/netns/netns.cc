@@ -24,10 +24,13 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "netlink/attach.h"
 
 namespace tcflow::testing {
 namespace {
@@ -118,6 +121,13 @@ absl::StatusOr<std::unique_ptr<Namespace>> Namespace::Create(absl::string_view p
   if (!opened.ok()) return opened.status();  // the destructor cleans up
   ns->netns_ = std::move(*opened);
   if (absl::Status up = ns->SetUp("lo"); !up.ok()) return up;
+  // The id tcflow keys its "created this clsact" markers with, to remove them with the
+  // namespace (they would outlive it in /run/tcflow/clsact).
+  (void)ns->Run([&]() -> absl::Status {
+    auto sock = netlink::RtnlSocket::Open();
+    if (sock.ok()) ns->netns_id_ = (*sock)->NamespaceId();
+    return absl::OkStatus();
+  });
   return ns;
 }
 
@@ -125,6 +135,15 @@ Namespace::~Namespace() {
   if (path_.empty()) return;
   umount2(path_.c_str(), MNT_DETACH);
   unlink(path_.c_str());
+  if (netns_id_.empty()) return;
+  std::error_code ec;
+  const std::string prefix = netns_id_ + ".";
+  for (const auto& entry : std::filesystem::directory_iterator(
+           std::string(netlink::kDefaultStateDir) + "/clsact", ec)) {
+    if (absl::StartsWith(entry.path().filename().string(), prefix)) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
 }
 
 absl::Status Namespace::Run(const std::function<absl::Status()>& fn) const {

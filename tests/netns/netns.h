@@ -66,6 +66,7 @@ class Namespace {
   Namespace() = default;
   std::string name_;
   std::string path_;
+  std::string netns_id_;  // netlink::RtnlSocket::NamespaceId() inside
   netlink::Netns netns_;
 };
 
