@@ -4,22 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "daemon/metrics/text_writer.h"
 
 namespace tcflow::tcflowd {
 namespace {
-
-void AppendEscaped(const std::string& v, std::string* out) {
-  for (char c : v) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (c == '\n') {
-      out->append("\\n");
-    } else {
-      out->push_back(c);
-    }
-  }
-}
 
 std::string FormatInterval(absl::Duration d) {
   if (d < absl::Seconds(1)) return absl::StrCat(absl::ToInt64Milliseconds(d), " ms");
@@ -53,27 +41,23 @@ Readiness EvaluateReadiness(const HealthInputs& in) {
 }
 
 void AppendHealthMetrics(const HealthInputs& in, std::string* out) {
-  absl::StrAppend(out,
-                  "# HELP tcflow_ready 1 when /ready answers 200: every selected interface "
-                  "attached and the last drain recent.\n"
-                  "# TYPE tcflow_ready gauge\n"
-                  "tcflow_ready ",
-                  EvaluateReadiness(in).ready ? 1 : 0, "\n");
-  absl::StrAppend(out,
-                  "# HELP tcflow_interface_attached 1 when tcflow's filter is on the hook of a "
-                  "selected interface.\n"
-                  "# TYPE tcflow_interface_attached gauge\n");
+  metrics::TextWriter w(out);
+  w.Family("tcflow_ready", metrics::MetricType::kGauge,
+           "1 when /ready answers 200: every selected interface attached and the last drain "
+           "recent.");
+  w.Sample("tcflow_ready", {}, EvaluateReadiness(in).ready ? 1 : 0);
+  w.Family("tcflow_interface_attached", metrics::MetricType::kGauge,
+           "1 when tcflow's filter is on the hook of a selected interface.");
+  std::string labels;
   for (const HookHealth& h : in.hooks) {
-    out->append("tcflow_interface_attached{interface=\"");
-    AppendEscaped(h.interface, out);
-    absl::StrAppend(out, "\",direction=\"", h.direction, "\"} ", h.attached ? 1 : 0, "\n");
+    labels.clear();
+    metrics::AppendLabel("interface", h.interface, &labels);
+    metrics::AppendLabel("direction", h.direction, &labels);
+    w.Sample("tcflow_interface_attached", labels, h.attached ? 1 : 0);
   }
-  absl::StrAppend(out,
-                  "# HELP tcflow_filter_repairs_total Filters found missing (removed behind "
-                  "tcflow's back) and re-attached.\n"
-                  "# TYPE tcflow_filter_repairs_total counter\n"
-                  "tcflow_filter_repairs_total ",
-                  in.filter_repairs, "\n");
+  w.Family("tcflow_filter_repairs_total", metrics::MetricType::kCounter,
+           "Filters found missing (removed behind tcflow's back) and re-attached.");
+  w.Sample("tcflow_filter_repairs_total", {}, in.filter_repairs);
 }
 
 }  // namespace tcflow::tcflowd
