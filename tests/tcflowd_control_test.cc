@@ -25,22 +25,6 @@
 namespace tcflow::testing {
 namespace {
 
-// A /metrics body as series ("name{labels}") -> value; every series at most once.
-std::map<std::string, double> MetricSamples(const std::string& text) {
-  std::map<std::string, double> out;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    if (line[0] == '#') continue;
-    const size_t sp = line.rfind(' ');
-    EXPECT_NE(sp, absl::string_view::npos) << line;
-    if (sp == absl::string_view::npos) continue;
-    const bool inserted =
-        out.emplace(std::string(line.substr(0, sp)), std::strtod(std::string(line.substr(sp + 1)).c_str(), nullptr))
-            .second;
-    EXPECT_TRUE(inserted) << "series twice: " << line;
-  }
-  return out;
-}
-
 std::vector<control::JsonValue> JsonLines(const std::string& text) {
   std::vector<control::JsonValue> out;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
@@ -119,7 +103,10 @@ TEST(TcflowdControlTest, StatusDumpFlushReload) {
   auto scrape = [&]() -> std::map<std::string, double> {
     auto text = HttpGet(*r.rt, metrics_port, "/metrics");
     EXPECT_TRUE(text.ok()) << text.status();
-    return text.ok() ? MetricSamples(*text) : std::map<std::string, double>();
+    if (!text.ok()) return {};
+    auto samples = MetricSamples(*text);
+    EXPECT_TRUE(samples.ok()) << samples.status();
+    return samples.ok() ? *samples : std::map<std::string, double>();
   };
   auto traffic = [](const std::string& family, const std::string& leg, const char* direction,
                     const char* version, const char* protocol) {

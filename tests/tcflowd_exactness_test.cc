@@ -455,18 +455,21 @@ TEST(TcflowdExactnessTest, NetnsFlagMetersAnotherNamespace) {
   // the same exact counts.
   auto text = HttpGet(*r.h1, metrics_port, "/metrics");
   ASSERT_TRUE(text.ok()) << text.status();
-  auto value = [&](const std::string& leg, const char* direction, const char* family) {
-    const std::string series =
-        absl::StrCat(family, "{interface=\"", r.rt->name(), "/", leg, "\",direction=\"",
-                     direction, "\",ip_version=\"4\",protocol=\"udp\"} ");
-    const size_t at = text->find("\n" + series);
-    return at == std::string::npos ? std::string("absent")
-                                   : text->substr(at + 1 + series.size(),
-                                                  text->find('\n', at + 1) - at - 1 - series.size());
+  auto samples = MetricSamples(*text);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  auto series = [&](const std::string& leg, const char* direction, const char* family) {
+    return absl::StrCat(family, "{interface=\"", r.rt->name(), "/", leg, "\",direction=\"",
+                        direction, "\",ip_version=\"4\",protocol=\"udp\"}");
   };
-  EXPECT_EQ(value("r1", "ingress", "tcflow_packets_total"), "64") << *text;
-  EXPECT_EQ(value("r1", "ingress", "tcflow_bytes_total"), std::to_string(w->bytes));
-  EXPECT_EQ(value("r2", "egress", "tcflow_packets_total"), "64");
+  const std::string r1_packets = series("r1", "ingress", "tcflow_packets_total");
+  const std::string r1_bytes = series("r1", "ingress", "tcflow_bytes_total");
+  const std::string r2_packets = series("r2", "egress", "tcflow_packets_total");
+  for (const std::string* s : {&r1_packets, &r1_bytes, &r2_packets}) {
+    ASSERT_EQ(samples->count(*s), 1u) << *s << " absent in\n" << *text;
+  }
+  EXPECT_EQ(samples->at(r1_packets), 64);
+  EXPECT_EQ(samples->at(r1_bytes), static_cast<double>(w->bytes));
+  EXPECT_EQ(samples->at(r2_packets), 64);
   (*daemon)->process().Signal(SIGTERM);
   EXPECT_EQ((*daemon)->process().Wait(absl::Seconds(15)), 0);
   auto filters = TcflowFilters(*r.rt);

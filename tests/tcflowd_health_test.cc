@@ -22,45 +22,15 @@
 #include "tests/ipfix_test_support.h"
 #include "tests/tcflowd_test_support.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 namespace tcflow::testing {
 namespace {
 
-struct HttpReply {
-  int code = 0;
-  std::string body;
-};
-
-// GET `path` on 127.0.0.1:`port` inside `ns`: status code and body (any status).
+// GET `path` on 127.0.0.1:`port` inside `ns`: status code and body (any status; code 0
+// when there was no HTTP answer).
 HttpReply Get(const Namespace& ns, uint16_t port, const std::string& path) {
-  std::string response;
-  (void)ns.Run([&]() -> absl::Status {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    timeval tv{5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-      std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n");
-      send(fd, req.data(), req.size(), 0);
-      char buf[4096];
-      ssize_t n;
-      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, n);
-    }
-    close(fd);
-    return absl::OkStatus();
-  });
-  HttpReply r;
-  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) return r;
-  r.code = std::stoi(response.substr(9, 3));
-  size_t body = response.find("\r\n\r\n");
-  if (body != std::string::npos) r.body = response.substr(body + 4);
-  return r;
+  auto reply = HttpRequest(ns, port, path);
+  return reply.ok() ? *reply : HttpReply{};
 }
 
 // Deletes tcflow's filters on one hook of `ifname` in `ns` (what `tc filter del` does).

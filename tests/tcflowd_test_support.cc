@@ -27,6 +27,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "daemon/control/client.h"
@@ -791,7 +793,8 @@ uint16_t FreeTcpPortIn(const Namespace& ns) {
   return port;
 }
 
-absl::StatusOr<std::string> HttpGet(const Namespace& ns, uint16_t port, const std::string& path) {
+absl::StatusOr<HttpReply> HttpRequest(const Namespace& ns, uint16_t port,
+                                      const std::string& path) {
   std::string response;
   absl::Status s = ns.Run([&]() -> absl::Status {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -817,11 +820,40 @@ absl::StatusOr<std::string> HttpGet(const Namespace& ns, uint16_t port, const st
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos) {
-    return absl::InternalError(absl::StrCat("HTTP error: ", response.substr(0, 200)));
+  HttpReply reply;
+  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12 ||
+      !absl::SimpleAtoi(response.substr(9, 3), &reply.code)) {
+    return absl::InternalError(absl::StrCat("not an HTTP response: ", response.substr(0, 200)));
   }
   size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? std::string() : response.substr(body + 4);
+  if (body != std::string::npos) reply.body = response.substr(body + 4);
+  return reply;
+}
+
+absl::StatusOr<std::string> HttpGet(const Namespace& ns, uint16_t port, const std::string& path) {
+  auto reply = HttpRequest(ns, port, path);
+  if (!reply.ok()) return reply.status();
+  if (reply->code != 200) {
+    return absl::InternalError(
+        absl::StrCat("HTTP ", reply->code, ": ", reply->body.substr(0, 200)));
+  }
+  return std::move(reply->body);
+}
+
+absl::StatusOr<std::map<std::string, double>> MetricSamples(const std::string& text) {
+  std::map<std::string, double> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (line[0] == '#') continue;
+    const size_t sp = line.rfind(' ');
+    double value = 0;
+    if (sp == absl::string_view::npos || !absl::SimpleAtod(line.substr(sp + 1), &value)) {
+      return absl::InvalidArgumentError(absl::StrCat("not a sample: ", line));
+    }
+    if (!out.emplace(std::string(line.substr(0, sp)), value).second) {
+      return absl::InvalidArgumentError(absl::StrCat("series twice: ", line));
+    }
+  }
+  return out;
 }
 
 // --- Daemon ---

@@ -181,8 +181,17 @@ struct DaemonConfig {
 };
 absl::Status WriteFile(const std::string& path, const std::string& text);
 
-// An HTTP GET of `path` on 127.0.0.1:`port` inside `ns`: the response body (status 200).
+struct HttpReply {
+  int code = 0;
+  std::string body;
+};
+// An HTTP GET of `path` on 127.0.0.1:`port` inside `ns`: status code and body, any status.
+absl::StatusOr<HttpReply> HttpRequest(const Namespace& ns, uint16_t port, const std::string& path);
+// The same, for a body that must come with status 200.
 absl::StatusOr<std::string> HttpGet(const Namespace& ns, uint16_t port, const std::string& path);
+// A Prometheus text body as series ("name{labels}") -> value. A line without a value, or a
+// series that appears twice, is an error.
+absl::StatusOr<std::map<std::string, double>> MetricSamples(const std::string& text);
 // A TCP port nobody listens on in `ns`'s loopback.
 uint16_t FreeTcpPortIn(const Namespace& ns);
 

@@ -28,18 +28,7 @@ std::map<std::string, std::string> Samples(const std::string& body) {
   return out;
 }
 
-FlowRecord Rec(uint32_t ifindex, uint8_t dir, uint8_t v, uint8_t proto, uint16_t dport,
-               uint64_t packets, uint64_t bytes) {
-  FlowRecord r{};
-  r.key.ifindex = ifindex;
-  r.key.direction = dir;
-  r.key.ip_version = v;
-  r.key.protocol = proto;
-  r.key.dst_port = dport;
-  r.packets = packets;
-  r.bytes = bytes;
-  return r;
-}
+constexpr auto Rec = TrafficRecord;
 
 TEST(RenderTest, TrafficSeriesFromRecords) {
   TrafficMetrics t;

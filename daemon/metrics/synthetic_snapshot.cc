@@ -6,22 +6,18 @@
 #include <string>
 
 namespace tcflow::metrics {
-namespace {
-
-FlowRecord Rec(uint32_t ifindex, uint8_t dir, uint8_t v, uint8_t proto, uint16_t dport,
-               uint64_t packets, uint64_t bytes) {
+FlowRecord TrafficRecord(uint32_t ifindex, uint8_t direction, uint8_t ip_version,
+                         uint8_t protocol, uint16_t dport, uint64_t packets, uint64_t bytes) {
   FlowRecord r{};
   r.key.ifindex = ifindex;
-  r.key.direction = dir;
-  r.key.ip_version = v;
-  r.key.protocol = proto;
+  r.key.direction = direction;
+  r.key.ip_version = ip_version;
+  r.key.protocol = protocol;
   r.key.dst_port = dport;
   r.packets = packets;
   r.bytes = bytes;
   return r;
 }
-
-}  // namespace
 
 TrafficMetrics SyntheticTraffic(int interfaces, std::map<uint32_t, std::string>* out_names) {
   TrafficMetrics t;
@@ -36,11 +32,13 @@ TrafficMetrics SyntheticTraffic(int interfaces, std::map<uint32_t, std::string>*
     names[ifindex] = "eth" + std::to_string(i);
     for (uint8_t dir = 0; dir < 2; ++dir) {
       for (uint8_t v : {4, 6}) {
-        for (uint8_t p : kProtos) t.Add(Rec(ifindex, dir, v, p, 443, 1000 + i, 900000 + i));
+        for (uint8_t p : kProtos) {
+          t.Add(TrafficRecord(ifindex, dir, v, p, 443, 1000 + i, 900000 + i));
+        }
       }
-      t.Add(Rec(ifindex, dir, 4, IPPROTO_ICMP, 8 << 8, 10, 840));
-      for (uint16_t tc : kIcmp6) t.Add(Rec(ifindex, dir, 6, IPPROTO_ICMPV6, tc, 3, 216));
-      FlowRecord overflow = Rec(ifindex, dir, 0, 0, 0, 5, 500);
+      t.Add(TrafficRecord(ifindex, dir, 4, IPPROTO_ICMP, 8 << 8, 10, 840));
+      for (uint16_t tc : kIcmp6) t.Add(TrafficRecord(ifindex, dir, 6, IPPROTO_ICMPV6, tc, 3, 216));
+      FlowRecord overflow = TrafficRecord(ifindex, dir, 0, 0, 0, 5, 500);
       overflow.key.key_flags = TCFLOW_KEY_OVERFLOW;
       t.Add(overflow);
       for (const auto& s : kScopeFirst) {

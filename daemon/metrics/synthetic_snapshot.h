@@ -14,6 +14,11 @@
 
 namespace tcflow::metrics {
 
+// A drained record with only what TrafficMetrics reads set. `dport` carries ICMP type << 8
+// | code for ICMP/ICMPv6, as the flow key does.
+FlowRecord TrafficRecord(uint32_t ifindex, uint8_t direction, uint8_t ip_version,
+                         uint8_t protocol, uint16_t dport, uint64_t packets, uint64_t bytes);
+
 // The traffic part alone: interfaces eth0.. (ifindex 100..) and their names.
 TrafficMetrics SyntheticTraffic(int interfaces, std::map<uint32_t, std::string>* names);
 PipelineSnapshot SyntheticSnapshot(int interfaces);
