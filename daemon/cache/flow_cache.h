@@ -163,7 +163,7 @@ class FlowCache {
     uint32_t index;
     uint32_t stamp;
   };
-  static constexpr int kPrefetchDistance = 16;
+  static constexpr int kPrefetchDistance = 32;
   struct Bucket {
     std::vector<WheelItem> items;
     size_t head = 0;  // items before head were consumed
@@ -172,6 +172,12 @@ class FlowCache {
 
   void MergeHashed(const FlowRecord& increment, uint64_t hash, std::vector<FlowRecord>* ended);
   int64_t TickOf(int64_t ms) const;
+  // The last tick TickOf() computed and the ms it starts at (an empty range at first).
+  struct TickMemo {
+    int64_t start_ms = INT64_MAX;
+    int64_t tick = 0;
+  };
+  mutable TickMemo tick_memo_;
   void EnsureBase(int64_t ms);
   void Push(Wheel& wheel, uint32_t index, uint32_t stamp, int64_t deadline_ms,
             int64_t min_tick);

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
@@ -26,6 +28,11 @@ struct KeyBytes {
 
 constexpr uint64_t kMinCompactBytes = 64ull << 20;
 
+// The first format's entry is a block of one record with count 0.
+static_assert(sizeof(FlowJournal::Entry) ==
+              sizeof(FlowJournal::BlockHeader) + sizeof(FlowRecord));
+static_assert(offsetof(FlowJournal::Entry, record) == sizeof(FlowJournal::BlockHeader));
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FlowJournal>> FlowJournal::Open(const std::string& path,
@@ -38,20 +45,50 @@ absl::StatusOr<std::unique_ptr<FlowJournal>> FlowJournal::Open(const std::string
   }
   struct stat st {};
   fstat(fd, &st);
-  const size_t count = static_cast<size_t>(st.st_size) / sizeof(Entry);  // a torn tail is ignored
-  std::vector<Entry> entries(count);
+  std::vector<char> raw(static_cast<size_t>(st.st_size));
   size_t got = 0;
-  while (got < count * sizeof(Entry)) {
-    ssize_t n = pread(fd, reinterpret_cast<char*>(entries.data()) + got,
-                      count * sizeof(Entry) - got, got);
+  while (got < raw.size()) {
+    ssize_t n = pread(fd, raw.data() + got, raw.size() - got, got);
     if (n <= 0) break;
     got += n;
   }
-  entries.resize(got / sizeof(Entry));
+  // Blocks in order; a block cut short (a process killed inside its write) keeps the whole
+  // records it got, and anything after the last whole record is cut off.
+  std::vector<Entry> entries;
+  size_t whole_bytes = 0;
+  for (size_t off = 0; off + sizeof(BlockHeader) <= got;) {
+    BlockHeader h;
+    std::memcpy(&h, raw.data() + off, sizeof(h));
+    if (h.kind != kMerged && h.kind != kExported) break;  // not a block: garbage from here
+    const size_t want = h.count == 0 ? 1 : h.count;
+    const size_t have = std::min(want, (got - off - sizeof(h)) / sizeof(FlowRecord));
+    for (size_t i = 0; i < have; ++i) {
+      Entry e;
+      e.kind = h.kind;
+      std::memcpy(&e.record, raw.data() + off + sizeof(h) + i * sizeof(FlowRecord),
+                  sizeof(FlowRecord));
+      entries.push_back(e);
+    }
+    if (have < want) {
+      // Keep the whole records: rewrite this block's count when the file is cut below.
+      if (have > 0) {
+        h.count = static_cast<uint32_t>(have);
+        if (pwrite(fd, &h, sizeof(h), off) == static_cast<ssize_t>(sizeof(h))) {
+          whole_bytes = off + sizeof(h) + have * sizeof(FlowRecord);
+        } else {
+          entries.resize(entries.size() - have);  // cut the block off instead
+        }
+      }
+      break;
+    }
+    off += sizeof(h) + want * sizeof(FlowRecord);
+    whole_bytes = off;
+  }
+  raw = std::vector<char>();
   *recovered = Replay(entries);
   // Appends continue after the last whole entry (a torn tail is cut off). The caller
   // compacts once the recovered records are back in its cache.
-  const off_t whole = static_cast<off_t>(entries.size() * sizeof(Entry));
+  const off_t whole = static_cast<off_t>(whole_bytes);
   if (ftruncate(fd, whole) != 0 || lseek(fd, whole, SEEK_SET) != whole) {
     close(fd);
     return absl::FailedPreconditionError(
@@ -112,30 +149,38 @@ std::vector<FlowRecord> FlowJournal::Replay(absl::Span<const Entry> entries) {
   return out;
 }
 
-void FlowJournal::WriteAll(const void* data, size_t len) {
-  const char* p = static_cast<const char*>(data);
-  while (len > 0) {
-    ssize_t n = write(fd_, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ++write_errors_;
-      return;
-    }
-    p += n;
-    len -= n;
-    bytes_ += n;
-  }
-}
-
 void FlowJournal::Append(uint32_t kind, absl::Span<const FlowRecord> records) {
-  if (records.empty()) return;
-  buffer_.resize(records.size());
-  for (size_t i = 0; i < records.size(); ++i) {
-    buffer_[i].kind = kind;
-    buffer_[i].reserved = 0;
-    buffer_[i].record = records[i];
+  // Blocks of at most 2^16 records: a block is one writev, and a huge one would be torn
+  // more often by a kill in the middle (its whole records are still kept, see Open()).
+  constexpr size_t kMaxBlock = 1 << 16;
+  while (!records.empty()) {
+    const size_t n = std::min(records.size(), kMaxBlock);
+    BlockHeader h;
+    h.kind = kind;
+    h.count = static_cast<uint32_t>(n);
+    iovec iov[2] = {{&h, sizeof(h)},
+                    {const_cast<FlowRecord*>(records.data()), n * sizeof(FlowRecord)}};
+    size_t left = sizeof(h) + n * sizeof(FlowRecord);
+    int first = 0;
+    while (left > 0) {
+      ssize_t w = writev(fd_, iov + first, 2 - first);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        ++write_errors_;
+        return;
+      }
+      bytes_ += w;
+      left -= w;
+      // Skip what was written (a short write: rare on tmpfs, e.g. a full file system).
+      size_t done = static_cast<size_t>(w);
+      while (first < 2 && done >= iov[first].iov_len) done -= iov[first++].iov_len;
+      if (first < 2) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + done;
+        iov[first].iov_len -= done;
+      }
+    }
+    records.remove_prefix(n);
   }
-  WriteAll(buffer_.data(), buffer_.size() * sizeof(Entry));
 }
 
 bool FlowJournal::NeedsCompaction(size_t cached_flows) const {

@@ -3,7 +3,9 @@
 // killed with SIGKILL loses nothing: the next one replays the journal into its cache.
 //
 // Append-only: every drained increment is appended (+) in the drain's sink, before it is
-// merged, and every record handed to the exporters is appended (-) after it was sent. On
+// merged, and every record handed to the exporters is appended (-) after it was sent. Each
+// append is one block, a header (kind, record count) and the caller's records written
+// straight from its span (writev: no staging copy, no staging buffer). On
 // start-up the entries are replayed in order: per flow key, what was added and not yet
 // subtracted is what the dead process still held. When the file grows past a bound it is
 // rewritten as the cache's current content (compaction). A clean shutdown (everything
@@ -56,6 +58,12 @@ class FlowJournal {
     uint32_t reserved = 0;
     FlowRecord record;
   };
+  // On disk, a block: this header, then `count` FlowRecords. A header with count 0 is the
+  // journal's first format (one record per header), still read.
+  struct BlockHeader {
+    uint32_t kind = 0;
+    uint32_t count = 0;
+  };
   static constexpr uint32_t kMerged = 0x2b6a7466;    // "ftj+"
   static constexpr uint32_t kExported = 0x2d6a7466;  // "ftj-"
   static std::vector<FlowRecord> Replay(absl::Span<const Entry> entries);
@@ -68,14 +76,12 @@ class FlowJournal {
  private:
   FlowJournal(std::string path, int fd, uint64_t bytes) : path_(std::move(path)), fd_(fd), bytes_(bytes) {}
   void Append(uint32_t kind, absl::Span<const FlowRecord> records);
-  void WriteAll(const void* data, size_t len);
 
   std::string path_;
   int fd_ = -1;
   uint64_t bytes_ = 0;
   uint64_t write_errors_ = 0;
   uint64_t compactions_ = 0;
-  std::vector<Entry> buffer_;
 };
 
 }  // namespace tcflow::tcflowd

@@ -104,5 +104,63 @@ TEST(JournalTest, SurvivesReopenTornTailAndCompaction) {
   rmdir(dir.c_str());
 }
 
+// A kill inside a block's write leaves part of it: the whole records it holds count, the
+// rest of the file is cut off, and appends go on after them.
+TEST(JournalTest, KeepsTheWholeRecordsOfABlockCutShort) {
+  char tmpl[] = "/tmp/tcflowd_journal_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/flows.journal";
+  std::vector<FlowRecord> recovered;
+  {
+    auto j = FlowJournal::Open(path, &recovered);
+    ASSERT_TRUE(j.ok()) << j.status();
+    std::vector<FlowRecord> a = {Rec(1, 5, 1, 2), Rec(2, 6, 1, 2), Rec(3, 7, 1, 2)};
+    (*j)->AppendMerged(a);
+  }
+  // Cut inside the third record of the block.
+  const off_t cut = sizeof(FlowJournal::BlockHeader) + 2 * sizeof(FlowRecord) + 40;
+  ASSERT_EQ(truncate(path.c_str(), cut), 0);
+  {
+    auto j = FlowJournal::Open(path, &recovered);
+    ASSERT_TRUE(j.ok());
+    ASSERT_EQ(recovered.size(), 2u);
+    EXPECT_EQ(recovered[0].packets, 5u);
+    EXPECT_EQ(recovered[1].packets, 6u);
+    EXPECT_EQ((*j)->bytes(), sizeof(FlowJournal::BlockHeader) + 2 * sizeof(FlowRecord));
+    std::vector<FlowRecord> x = {Rec(1, 5, 1, 2)};
+    (*j)->AppendExported(x);
+  }
+  auto j = FlowJournal::Open(path, &recovered);
+  ASSERT_TRUE(j.ok());
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].key.src_port, 2);
+  unlink(path.c_str());
+  rmdir(dir.c_str());
+}
+
+// A journal left by a tcflowd of the first format (one header per record, count 0) is
+// still replayed after an upgrade.
+TEST(JournalTest, ReadsTheFirstFormat) {
+  char tmpl[] = "/tmp/tcflowd_journal_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/flows.journal";
+  std::vector<FlowJournal::Entry> old = {E(FlowJournal::kMerged, Rec(1, 5, 1, 2)),
+                                         E(FlowJournal::kMerged, Rec(2, 6, 1, 2)),
+                                         E(FlowJournal::kExported, Rec(1, 5, 1, 2))};
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  const ssize_t len = old.size() * sizeof(FlowJournal::Entry);
+  ASSERT_EQ(write(fd, old.data(), len), len);
+  close(fd);
+  std::vector<FlowRecord> recovered;
+  auto j = FlowJournal::Open(path, &recovered);
+  ASSERT_TRUE(j.ok());
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].key.src_port, 2);
+  EXPECT_EQ(recovered[0].packets, 6u);
+  unlink(path.c_str());
+  rmdir(dir.c_str());
+}
+
 }  // namespace
 }  // namespace tcflow::tcflowd
