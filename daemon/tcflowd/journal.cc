@@ -150,6 +150,12 @@ std::vector<FlowRecord> FlowJournal::Replay(absl::Span<const Entry> entries) {
 }
 
 void FlowJournal::Append(uint32_t kind, absl::Span<const FlowRecord> records) {
+  if (records.empty()) return;
+  absl::MutexLock lock(&mu_);
+  AppendLocked(kind, records);
+}
+
+void FlowJournal::AppendLocked(uint32_t kind, absl::Span<const FlowRecord> records) {
   // Blocks of at most 2^16 records: a block is one writev, and a huge one would be torn
   // more often by a kill in the middle (its whole records are still kept, see Open()).
   constexpr size_t kMaxBlock = 1 << 16;
@@ -184,11 +190,13 @@ void FlowJournal::Append(uint32_t kind, absl::Span<const FlowRecord> records) {
 }
 
 bool FlowJournal::NeedsCompaction(size_t cached_flows) const {
+  absl::MutexLock lock(&mu_);
   return bytes_ > kMinCompactBytes + 4 * cached_flows * sizeof(Entry);
 }
 
 absl::Status FlowJournal::Compact(
     absl::FunctionRef<void(absl::FunctionRef<void(const FlowRecord&)>)> for_each) {
+  absl::MutexLock lock(&mu_);
   const std::string tmp = path_ + ".new";
   int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return absl::InternalError(absl::StrCat("journal compaction: ", std::strerror(errno)));
@@ -199,11 +207,11 @@ absl::Status FlowJournal::Compact(
   for_each([&](const FlowRecord& r) {
     chunk.push_back(r);
     if (chunk.size() == 4096) {
-      Append(kMerged, chunk);
+      AppendLocked(kMerged, chunk);
       chunk.clear();
     }
   });
-  Append(kMerged, chunk);
+  AppendLocked(kMerged, chunk);
   if (rename(tmp.c_str(), path_.c_str()) != 0) {
     // Keep the old journal (still complete); drop the new one.
     std::swap(fd, fd_);
@@ -218,6 +226,7 @@ absl::Status FlowJournal::Compact(
 }
 
 absl::Status FlowJournal::Clear() {
+  absl::MutexLock lock(&mu_);
   if (ftruncate(fd_, 0) != 0 || lseek(fd_, 0, SEEK_SET) != 0) {
     return absl::InternalError(absl::StrCat("journal: ", std::strerror(errno)));
   }

@@ -27,6 +27,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "daemon/flow/flow_record.h"
 
@@ -47,6 +48,7 @@ class FlowJournal {
   // True when the file is past its bound for a cache holding `cached_flows` flows.
   bool NeedsCompaction(size_t cached_flows) const;
   // Rewrites the journal as exactly the records `for_each` visits (the cache's content).
+  // `for_each` must not append to this journal.
   absl::Status Compact(
       absl::FunctionRef<void(absl::FunctionRef<void(const FlowRecord&)>)> for_each);
   // Everything is exported: nothing to recover.
@@ -69,19 +71,33 @@ class FlowJournal {
   static std::vector<FlowRecord> Replay(absl::Span<const Entry> entries);
 
   const std::string& path() const { return path_; }
-  uint64_t bytes() const { return bytes_; }
-  uint64_t write_errors() const { return write_errors_; }
-  uint64_t compactions() const { return compactions_; }
+  uint64_t bytes() const {
+    absl::MutexLock lock(&mu_);
+    return bytes_;
+  }
+  uint64_t write_errors() const {
+    absl::MutexLock lock(&mu_);
+    return write_errors_;
+  }
+  uint64_t compactions() const {
+    absl::MutexLock lock(&mu_);
+    return compactions_;
+  }
 
  private:
   FlowJournal(std::string path, int fd, uint64_t bytes) : path_(std::move(path)), fd_(fd), bytes_(bytes) {}
-  void Append(uint32_t kind, absl::Span<const FlowRecord> records);
+  void Append(uint32_t kind, absl::Span<const FlowRecord> records) ABSL_LOCKS_EXCLUDED(mu_);
+  void AppendLocked(uint32_t kind, absl::Span<const FlowRecord> records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Appends come from two threads (tcflowd's drain merges, its export worker marks records
+  // exported); the mutex keeps each block whole and in one place.
+  mutable absl::Mutex mu_;
   std::string path_;
-  int fd_ = -1;
-  uint64_t bytes_ = 0;
-  uint64_t write_errors_ = 0;
-  uint64_t compactions_ = 0;
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;
+  uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t write_errors_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t compactions_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tcflow::tcflowd

@@ -62,8 +62,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
     log_options.path = config.json_log_path;
     Pipeline* self = p.get();
     log_options.interface_name = [self](uint32_t ifindex) -> absl::string_view {
-      auto it = self->names_.find(ifindex);
-      return it == self->names_.end() ? absl::string_view() : absl::string_view(it->second);
+      auto it = self->export_names_.find(ifindex);
+      return it == self->export_names_.end() ? absl::string_view()
+                                              : absl::string_view(it->second);
     };
     auto log = flowlog::FlowLog::Open(log_options);
     if (!log.ok()) return log.status();
@@ -104,6 +105,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
   }
   if (absl::Status s = p->ArmTimer(config.drain_interval); !s.ok()) return s;
   p->RefreshInterfaces();
+  p->worker_ = std::make_unique<ExportWorker>(
+      [raw = p.get()](std::vector<FlowRecord>& batch) { raw->ExportBatch(batch); });
   p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
   return p;
 }
@@ -147,7 +150,7 @@ void Pipeline::Call(const std::function<void()>& task) {
 }
 
 void Pipeline::Run() {
-  pthread_setname_np(pthread_self(), "tcflowd-export");
+  pthread_setname_np(pthread_self(), "tcflowd-drain");
   for (;;) {
     epoll_event events[4];
     int n = epoll_wait(epoll_fd_, events, 4, -1);
@@ -176,7 +179,7 @@ void Pipeline::Run() {
 void Pipeline::Tick() {
   if (event_reader_ != nullptr) (void)event_reader_->Consume();
   DrainNow();
-  exporters_->Tick(absl::Now());
+  OnExportSide([this] { exporters_->Tick(absl::Now()); });
   if (cache_->window_enabled() && absl::Now() - top_window_start_ > top_window_keep_) {
     cache_->EnableWindow(false);  // nobody watches `flowctl top` any more
   }
@@ -220,6 +223,9 @@ void Pipeline::DrainNow() {
 }
 
 absl::Status Pipeline::CompactJournal() {
+  // Records handed to the worker are out of the cache but not yet marked exported: the
+  // compacted journal would lose them. Let them go out first.
+  if (worker_ != nullptr) worker_->WaitIdle();
   return journal_->Compact([this](absl::FunctionRef<void(const FlowRecord&)> visit) {
     cache_->ForEach(visit);
   });
@@ -274,18 +280,33 @@ std::vector<std::string> Pipeline::TakeEvents(uint64_t* dropped) {
 }
 
 void Pipeline::ExportEnded() {
-  if (!ended_.empty()) {
-    exporters_->Export(ended_, absl::Now());
-    if (flow_log_ != nullptr) flow_log_->Write(ended_);
-    if (journal_ != nullptr) journal_->AppendExported(ended_);
-    for (const FlowRecord& r : ended_) {
-      packets_exported_ += r.packets;
-      bytes_exported_ += r.bytes;
-    }
-    records_exported_ += ended_.size();
+  if (ended_.empty()) return;
+  if (worker_ == nullptr) {  // start-up: nothing runs beside us yet
+    ExportBatch(ended_);
     ended_.clear();
+    return;
   }
+  worker_->Submit(&ended_);
+}
+
+void Pipeline::ExportBatch(std::vector<FlowRecord>& batch) {
+  exporters_->Export(batch, absl::Now());
+  if (flow_log_ != nullptr) flow_log_->Write(batch);
+  if (journal_ != nullptr) journal_->AppendExported(batch);
+  for (const FlowRecord& r : batch) {
+    packets_exported_ += r.packets;
+    bytes_exported_ += r.bytes;
+  }
+  records_exported_ += batch.size();
   if (flow_log_ != nullptr) (void)flow_log_->Flush();
+}
+
+void Pipeline::OnExportSide(std::function<void()> job) {
+  if (worker_ == nullptr) {
+    job();
+  } else {
+    worker_->Post(std::move(job));
+  }
 }
 
 void Pipeline::RefreshInterfaces() {
@@ -293,7 +314,10 @@ void Pipeline::RefreshInterfaces() {
   names_ = interfaces_->Snapshot(&names_version_);
   std::vector<ipfix::InterfaceInfo> infos;
   for (const auto& [index, name] : names_) infos.push_back({index, name, ""});
-  exporters_->SetInterfaces(infos);
+  OnExportSide([this, infos = std::move(infos), names = names_]() mutable {
+    export_names_ = std::move(names);
+    exporters_->SetInterfaces(infos);
+  });
 }
 
 void Pipeline::RefreshMeteringStats() {
@@ -305,13 +329,14 @@ void Pipeline::RefreshMeteringStats() {
   // Packets in no flow record: no slot and no overflow slot left, or unparseable.
   m.packets_ignored = kernel_stats_.overflow_lost;
   for (int i = 1; i < TCFLOW_PARSE_RESULT_COUNT; ++i) m.packets_ignored += kernel_stats_.parse_error[i];
-  exporters_->SetMeteringStats(m);
+  OnExportSide([this, m] { exporters_->SetMeteringStats(m); });
 }
 
 size_t Pipeline::Flush(const cache::FlowFilter& filter) {
   DrainNow();
   size_t n = cache_->Flush(filter, &ended_);
   ExportEnded();
+  worker_->WaitIdle();  // `flowctl flush` answers once the records went out
   return n;
 }
 
@@ -362,8 +387,8 @@ absl::Status Pipeline::Apply(const config::Config& config) {
     flowlog::FlowLogOptions log_options;
     log_options.path = config.json_log_path;
     log_options.interface_name = [this](uint32_t ifindex) -> absl::string_view {
-      auto it = names_.find(ifindex);
-      return it == names_.end() ? absl::string_view() : absl::string_view(it->second);
+      auto it = export_names_.find(ifindex);
+      return it == export_names_.end() ? absl::string_view() : absl::string_view(it->second);
     };
     auto log = flowlog::FlowLog::Open(log_options);
     if (!log.ok()) return log.status();
@@ -372,25 +397,30 @@ absl::Status Pipeline::Apply(const config::Config& config) {
 
   // Everything could be built: switch. Flows ended so far go to the old exporters first.
   DrainNow();
+  worker_->WaitIdle();
   if (absl::Status s = cache_->SetOptions(cache_options); !s.ok()) return s;
-  if (new_set != nullptr) {
-    exporters_->Tick(absl::Now());
-    exporters_ = std::move(new_set);
-    collector_options_ = std::move(collectors);
-    collector_names_.clear();
-    for (const auto& c : config.collectors) collector_names_.push_back(c.name);
+  worker_->Locked([&] {
+    if (new_set != nullptr) {
+      exporters_->Tick(absl::Now());
+      exporters_ = std::move(new_set);
+      collector_options_ = std::move(collectors);
+      collector_names_.clear();
+      for (const auto& c : config.collectors) collector_names_.push_back(c.name);
+    }
+    if (new_log != nullptr) {
+      flow_log_ = std::move(new_log);
+      flow_log_path_ = config.json_log_path;
+    } else if (config.json_log_path.empty()) {
+      flow_log_.reset();
+      flow_log_path_.clear();
+    } else if (flow_log_ != nullptr) {
+      (void)flow_log_->Reopen();  // log rotation
+    }
+  });
+  if (collectors_changed) {
     names_version_ = 0;  // the new exporters need the interface table
     RefreshInterfaces();
     RefreshMeteringStats();
-  }
-  if (new_log != nullptr) {
-    flow_log_ = std::move(new_log);
-    flow_log_path_ = config.json_log_path;
-  } else if (config.json_log_path.empty()) {
-    flow_log_.reset();
-    flow_log_path_.clear();
-  } else if (flow_log_ != nullptr) {
-    (void)flow_log_->Reopen();  // log rotation
   }
   if (config.drain_interval != drain_interval_) return ArmTimer(config.drain_interval);
   return absl::OkStatus();
@@ -401,6 +431,12 @@ void Pipeline::Finish() {
   DrainNow();
   cache_->FlushAll(&ended_);
   ExportEnded();
+  worker_->WaitIdle();
+  worker_->Locked([this] { FinishExport(); });
+  if (journal_ != nullptr) (void)journal_->Clear();  // everything is exported
+}
+
+void Pipeline::FinishExport() {
   exporters_->Tick(absl::Now());
   // TCP collectors: wait (a bounded while) until they acknowledged what was sent and took
   // what was held for them; what stays unacknowledged is counted as not sent by the
@@ -418,7 +454,6 @@ void Pipeline::Finish() {
     exporters_->Tick(absl::Now());
   }
   exporters_->DropHeld(absl::Now());
-  if (journal_ != nullptr) (void)journal_->Clear();  // everything is exported
 }
 
 void Pipeline::SnapshotMetrics(metrics::PipelineSnapshot* out) {
@@ -437,6 +472,10 @@ void Pipeline::SnapshotMetrics(metrics::PipelineSnapshot* out) {
   out->drain_errors = totals_.drain_errors;
   out->last_drain_timestamp =
       totals_.drains == 0 ? 0 : absl::ToDoubleSeconds(totals_.last_drain_time - absl::UnixEpoch());
+  worker_->Locked([&] { SnapshotCollectors(out); });
+}
+
+void Pipeline::SnapshotCollectors(metrics::PipelineSnapshot* out) {
   for (size_t i = 0; i < exporters_->size(); ++i) {
     const ipfix::ExporterStats s = exporters_->at(i).stats();
     metrics::CollectorMetrics& c = out->collectors.emplace_back();
@@ -452,6 +491,10 @@ void Pipeline::SnapshotMetrics(metrics::PipelineSnapshot* out) {
 }
 
 void Pipeline::WriteStatus(control::JsonWriter& w) {
+  worker_->Locked([&] { WriteStatusLocked(w); });
+}
+
+void Pipeline::WriteStatusLocked(control::JsonWriter& w) {
   const TableLayout& layout = drainer_->layout();
   w.Key("table").BeginObject()
       .Key("slots_per_half").Uint(layout.slots_per_half)

@@ -1,8 +1,11 @@
-// The drain/export thread: on every drain interval it drains the kernel tables into the
-// flow cache, ends what is due, and hands ended flows to the exporters (IPFIX to every
-// collector, the JSON-lines flow log). It owns all of these; other threads reach them only
-// through Call(), which queues a task for this thread and waits for it (an explicit
-// hand-off, no shared state besides the interface table).
+// The drain thread: on every drain interval it drains the kernel tables into the flow
+// cache, ends what is due, and hands ended flows to the export worker (export_worker.h), a
+// second thread that sends them to the exporters (IPFIX to every collector, the JSON-lines
+// flow log) and marks them exported in the journal, while the next drain runs. The drain
+// thread owns the cache and the drain; other threads reach them only through Call(), which
+// queues a task for this thread and waits for it (an explicit hand-off, no shared state
+// besides the interface table). The export-side objects are touched by worker jobs, or by
+// this thread inside ExportWorker::Locked().
 
 #ifndef TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
 #define TCFLOW_DAEMON_TCFLOWD_PIPELINE_H_
@@ -34,6 +37,7 @@
 #include "daemon/loader/loader.h"
 #include "daemon/metrics/render.h"
 #include "daemon/metrics/traffic_metrics.h"
+#include "daemon/tcflowd/export_worker.h"
 #include "daemon/tcflowd/interface_table.h"
 #include "daemon/tcflowd/journal.h"
 #include "daemon/tcflowd/top_ranker.h"
@@ -103,6 +107,16 @@ class Pipeline {
   void Run();
   void Tick();
   void ExportEnded();
+  // Parts of Finish(), SnapshotMetrics() and WriteStatus() that read or drive the
+  // export-side objects: run inside worker_->Locked().
+  void FinishExport();
+  void SnapshotCollectors(metrics::PipelineSnapshot* out);
+  void WriteStatusLocked(control::JsonWriter& w);
+  // On the worker thread: one batch of ended records to every exporter.
+  void ExportBatch(std::vector<FlowRecord>& batch);
+  // Runs `job` on the export side: queued behind the batches, or at once before the worker
+  // exists (start-up).
+  void OnExportSide(std::function<void()> job);
   void RefreshInterfaces();
   void RefreshMeteringStats();
   absl::Status ArmTimer(absl::Duration interval);
@@ -141,6 +155,8 @@ class Pipeline {
   std::unique_ptr<flowlog::FlowLog> flow_log_;
   std::string flow_log_path_;
   std::map<uint32_t, std::string> names_;
+  // The worker's copy of names_ (the flow log names interfaces on the worker thread).
+  std::map<uint32_t, std::string> export_names_;
   uint64_t names_version_ = 0;
   std::vector<FlowRecord> ended_;
   DrainTotals totals_;
@@ -164,6 +180,9 @@ class Pipeline {
   // after top_window_keep_ without a request) started.
   absl::Time top_window_start_;
   absl::Duration top_window_keep_ = absl::Seconds(30);
+  // Last member: destroyed first, after it ran what was queued (the objects its jobs use
+  // are still there).
+  std::unique_ptr<ExportWorker> worker_;
 };
 
 }  // namespace tcflow::tcflowd
