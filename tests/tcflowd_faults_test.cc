@@ -2,7 +2,7 @@
 // the middle of traffic (detaching: everything the programs counted is exported; staying
 // attached for an upgrade: the next tcflowd takes over and the flow's totals are exact),
 // SIGKILL in the middle of traffic and a restart (pinned tables, the filters left behind
-// and the crash journal: exact totals), a bad config on SIGHUP (reported with
+// and the crash state: exact totals; also from an older version's crash journal), a bad config on SIGHUP (reported with
 // FILE:LINE:COLUMN, the daemon keeps exporting), a good one that drops an interface while
 // traffic crosses the one that stays (no packet lost there), and a link added while running
 // (metered within a second; removing it leaves no errors).
@@ -20,7 +20,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "daemon/cache/cache_state.h"
 #include "daemon/control/json.h"
+#include "daemon/tcflowd/journal.h"
 #include "gtest/gtest.h"
 #include "tests/ipfix_test_support.h"
 #include "tests/tcflowd_test_support.h"
@@ -167,10 +169,48 @@ TEST_F(TcflowdFaultsTest, SigkillMidTrafficThenRestartIsExact) {
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->GetBool("tables_taken_over"), true);
   EXPECT_GT(*status->Find("journal")->GetUint("recovered_packets"), 0u)
-      << "the killed daemon held unexported counts: the journal brought them back";
+      << "the killed daemon held unexported counts: the crash state brought them back";
   ExpectExact(41003, 3000);
   (*b)->process().Signal(SIGTERM);
   EXPECT_EQ((*b)->process().Wait(absl::Seconds(15)), 0);
+}
+
+// An upgrade after a crash: the killed daemon was of the version that kept a crash journal
+// (flows.journal) instead of the crash state. What it held is written as such a journal;
+// the new tcflowd replays it once, removes it, and the totals are exact.
+TEST_F(TcflowdFaultsTest, SigkillThenStartFromAnOlderVersionsJournalIsExact) {
+  auto a = Daemon::Start(*r_.rt, cfg_, 2, "a.log");
+  ASSERT_TRUE(a.ok()) << a.status();
+  int received = 0;
+  absl::Status flood_status;
+  std::thread flood = Flood(41004, 3000, &received, &flood_status);
+  absl::SleepFor(absl::Milliseconds(500));
+  (*a)->process().Signal(SIGKILL);
+  EXPECT_EQ((*a)->process().Wait(absl::Seconds(5)), 128 + SIGKILL);
+  const std::filesystem::path run = std::filesystem::path(cfg_.control_socket()).parent_path();
+  auto held = cache::CacheState::Recover(run / "flows.state");
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_FALSE(held->empty()) << "the killed daemon held nothing: the test tests nothing";
+  {
+    std::vector<FlowRecord> none;
+    auto journal = tcflowd::FlowJournal::Open(run / "flows.journal", &none);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    (*journal)->AppendMerged(*held);
+  }
+  ASSERT_TRUE(std::filesystem::remove(run / "flows.state"));
+  auto b = Daemon::Start(*r_.rt, cfg_, 2, "b.log");
+  ASSERT_TRUE(b.ok()) << b.status();
+  flood.join();
+  ASSERT_TRUE(flood_status.ok()) << flood_status;
+  EXPECT_EQ(received, 3000);
+  EXPECT_FALSE(std::filesystem::exists(run / "flows.journal")) << "replayed once, then removed";
+  auto status = (*b)->Call("status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(*status->Find("journal")->GetUint("recovered_records"), held->size());
+  ExpectExact(41004, 3000);
+  (*b)->process().Signal(SIGTERM);
+  EXPECT_EQ((*b)->process().Wait(absl::Seconds(15)), 0);
+  EXPECT_FALSE(std::filesystem::exists(run / "flows.state")) << "a clean exit leaves nothing";
 }
 
 TEST_F(TcflowdFaultsTest, BadConfigOnSighupKeepsExportingGoodOneDropsAnInterface) {

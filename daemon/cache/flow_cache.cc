@@ -2,8 +2,15 @@
 
 #include <netinet/in.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <new>
+#include <string>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
@@ -62,19 +69,123 @@ uint64_t FlowCacheStats::records_ended_total() const {
   return total;
 }
 
+namespace {
+
+FlowCacheOptions Sane(FlowCacheOptions o) {
+  // Invalid options are the caller's bug (Validate() first); keep the cache usable anyway.
+  if (o.tick_ms <= 0) o.tick_ms = 100;
+  if (o.max_flows < 1) o.max_flows = 1;
+  return o;
+}
+
+CacheState AnonymousOrDie(size_t entries) {
+  absl::StatusOr<CacheState> s = CacheState::Anonymous(entries);
+  if (!s.ok()) {
+    std::fprintf(stderr, "flow cache: %s\n", std::string(s.status().message()).c_str());
+    std::abort();
+  }
+  return *std::move(s);
+}
+
+// Keeps the stores around it in program order: a process killed between two of them
+// leaves the state file as of an instruction boundary, and recovery relies on their order.
+inline void Order() { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+}  // namespace
+
 FlowCache::FlowCache(const FlowCacheOptions& options)
-    : options_(options),
+    : FlowCache(Sane(options), AnonymousOrDie(Sane(options).max_flows)) {}
+
+FlowCache::FlowCache(const FlowCacheOptions& options, CacheState state)
+    : options_(Sane(options)),
       // Per-cache secret: absl's per-process seed applied to this object's address.
       seed_(absl::HashOf(reinterpret_cast<uintptr_t>(this), uint64_t{0x7463666c6f77})),
+      state_(std::move(state)),
       idle_wheel_(kWheelBuckets),
       active_wheel_(kWheelBuckets) {
-  // Invalid options are the caller's bug (Validate() first); keep the cache usable anyway.
-  if (options_.tick_ms <= 0) options_.tick_ms = 100;
-  if (options_.max_flows < 1) options_.max_flows = 1;
+  entries_ = state_.entries();
   index_.Reset(options_.max_flows);
-  // Address space only (pages are touched as flows arrive), and the array never moves:
-  // a reallocation would copy every flow inside one merge.
-  entries_.reserve(options_.max_flows);
+}
+
+absl::StatusOr<std::unique_ptr<FlowCache>> FlowCache::CreateDurable(
+    const FlowCacheOptions& options, const std::string& path,
+    std::vector<FlowRecord>* recovered) {
+  const FlowCacheOptions o = Sane(options);
+  absl::StatusOr<std::vector<FlowRecord>> left = CacheState::Recover(path);
+  if (!left.ok()) return left.status();
+  *recovered = *std::move(left);
+  // Room for every flow ended by a FlushAll while an earlier batch is still being sent.
+  absl::StatusOr<CacheState> state =
+      CacheState::Create(path + ".new", o.max_flows, 2 * o.max_flows + 4096);
+  if (!state.ok()) return state.status();
+  return std::unique_ptr<FlowCache>(new FlowCache(o, *std::move(state)));
+}
+
+absl::Status FlowCache::PublishState() {
+  const std::string& p = state_.path();
+  const std::string suffix = ".new";
+  if (p.size() <= suffix.size() || p.compare(p.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return absl::OkStatus();  // published already
+  }
+  return state_.Rename(p.substr(0, p.size() - suffix.size()));
+}
+
+void FlowCache::DiscardState() {
+  if (state_.durable()) unlink(state_.path().c_str());
+}
+
+uint64_t FlowCache::outbox_position() const {
+  return __atomic_load_n(&state_.header()->outbox_committed, __ATOMIC_ACQUIRE);
+}
+
+void FlowCache::MarkSent(uint64_t position) {
+  if (!state_.durable()) return;
+  __atomic_store_n(&state_.header()->outbox_consumed, position, __ATOMIC_RELEASE);
+}
+
+void FlowCache::BeginMerge(uint32_t index, const FlowRecord& inc) {
+  if (!state_.durable()) return;
+  CacheStateHeader* h = state_.header();
+  h->intent_old = entries_[index].rec;
+  h->intent_state = static_cast<uint8_t>(entries_[index].state);
+  h->intent_increment = inc;
+  Order();
+  h->op = uint64_t{index} << 32 | CacheStateHeader::kMerging;
+  Order();
+  merging_ = true;
+}
+
+void FlowCache::EndMerge() {
+  if (!state_.durable()) return;
+  Order();
+  state_.header()->op = 0;  // the merge and an export inside it, in one store
+  Order();
+  merging_ = false;
+}
+
+void FlowCache::ToOutbox(uint32_t index, Entry& e, const FlowRecord& rec) {
+  CacheStateHeader* h = state_.header();
+  const uint64_t cap = h->outbox_capacity;
+  const uint64_t consumed = __atomic_load_n(&h->outbox_consumed, __ATOMIC_ACQUIRE);
+  const uint64_t pos = h->outbox_committed;
+  if (pos == consumed) h->outbox_base = pos;  // empty: start over at index 0 (fewer pages)
+  if (pos - consumed >= cap) {
+    ++stats_.records_unprotected;
+    return;
+  }
+  h->export_position = pos;
+  Order();
+  h->op = uint64_t{index} << 32 | CacheStateHeader::kExporting |
+          (merging_ ? CacheStateHeader::kMerging : 0);
+  Order();
+  state_.outbox()[(pos - h->outbox_base) % cap] = rec;
+  Order();
+  __atomic_store_n(&h->outbox_committed, pos + 1, __ATOMIC_RELEASE);
+  Order();
+  e.state = State::kExported;
+  Order();
+  if (!merging_) h->op = 0;  // inside a merge, EndMerge() clears both at once
+  Order();
 }
 
 int64_t FlowCache::TickOf(int64_t ms) const {
@@ -94,10 +205,30 @@ void FlowCache::EnsureBase(int64_t ms) {
   evict_scan_tick_ = base_tick_;
 }
 
+void FlowCache::ReleaseBucket(Bucket& b) {
+  b.items.clear();
+  b.head = 0;
+  // Deadlines move on with the clock, so the next pushes go to other buckets: hand the
+  // memory on instead of growing a fresh vector there (page faults and copies; for a
+  // million new flows this was the largest single cost of merging them).
+  if (b.items.capacity() >= 4096 && spare_items_.size() < 8) {
+    spare_items_.push_back(std::move(b.items));
+    b.items = std::vector<WheelItem>();
+  }
+}
+
 void FlowCache::Push(Wheel& wheel, uint32_t index, uint32_t stamp, int64_t deadline_ms,
                      int64_t min_tick) {
   int64_t tick = std::clamp(TickOf(deadline_ms), min_tick, base_tick_ + kBuckets - 1);
-  wheel[BucketOf(tick)].items.push_back(WheelItem{index, stamp});
+  std::vector<WheelItem>& items = wheel[BucketOf(tick)].items;
+  if (items.size() == items.capacity() && !spare_items_.empty() &&
+      spare_items_.back().capacity() > items.capacity()) {
+    spare_items_.back().assign(items.begin(), items.end());
+    items.swap(spare_items_.back());
+    spare_items_.back().clear();  // the smaller one, now spare (or dropped)
+    if (spare_items_.back().capacity() < 4096) spare_items_.pop_back();
+  }
+  items.push_back(WheelItem{index, stamp});
   if (&wheel == &idle_wheel_ && tick < evict_scan_tick_) evict_scan_tick_ = tick;
 }
 
@@ -151,6 +282,7 @@ void FlowCache::Export(Entry& e, FlowEndReason reason, std::vector<FlowRecord>* 
   if (e.rec.packets == 0 && e.rec.bytes == 0) return;  // nothing counted: nothing to say
   ended->push_back(e.rec);
   ended->back().end_reason = reason;
+  if (state_.durable()) ToOutbox(static_cast<uint32_t>(&e - entries_), e, ended->back());
   ++stats_.records_ended[static_cast<int>(reason)];
   stats_.packets_exported += e.rec.packets;
   stats_.bytes_exported += e.rec.bytes;
@@ -173,9 +305,14 @@ uint32_t FlowCache::Allocate() {
     free_head_ = static_cast<uint32_t>(entries_[index].aux);
     return index;
   }
-  entries_.emplace_back();
+  // Never past the capacity: the index holds at most max_flows keys, and every entry that
+  // is not the index's is on the free list (FlushAll releases them all).
+  const uint32_t index = static_cast<uint32_t>(used());
+  new (&entries_[index]) Entry();
+  Order();
+  state_.header()->entries_used = index + 1;
   if (window_on_) window_.emplace_back();
-  return static_cast<uint32_t>(entries_.size() - 1);
+  return index;
 }
 
 void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
@@ -185,43 +322,52 @@ void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
   const uint32_t found = index_.Find(
       hash, [&](uint32_t i) { return FlowKeyEqual(entries_[i].rec.key, inc.key); });
   if (found != KeyIndex::kNone) {
-    const uint32_t index = found;
-    Entry& e = entries_[index];
-    if (window_on_) {
-      window_[index].packets += inc.packets;
-      window_[index].bytes += inc.bytes;
-    }
-    switch (e.state) {
-      case State::kEmpty:  // counting again after an active timeout
-        Start(index, inc, e.aux);
-        return;
-      case State::kClosing:
-        if (IsTcp(inc) && (inc.tcp_flags & kTcpSyn)) {
-          // A new connection on the same ports: the old one is over.
-          Export(e, FlowEndReason::kEndOfFlow, ended);
-          Start(index, inc, kNoFloor);
-          return;
-        }
-        Accumulate(e.rec, inc);  // the last ACKs; the grace deadline stays
-        return;
-      default:
-        Accumulate(e.rec, inc);
-        if (IsTcp(inc) && (inc.tcp_flags & (kTcpFin | kTcpRst))) {
-          e.state = State::kClosing;
-          e.aux = inc.end_ms;
-          ++e.active_stamp;
-          QueueIdle(index, base_tick_);  // the grace deadline is earlier than the idle one
-        }
-        return;
-    }
+    BeginMerge(found, inc);
+    MergeExisting(found, inc, ended);
+    EndMerge();
+    return;
   }
   if (index_.size() >= options_.max_flows) EvictOne(ended);
   const uint32_t index = Allocate();
+  BeginMerge(index, inc);
   if (window_on_) window_[index] = {inc.packets, inc.bytes};  // the entry's previous key's
   Start(index, inc, kNoFloor);
   index_.Insert(hash, index);
+  EndMerge();
   ++stats_.flows_created;
   if (observer_ != nullptr) observer_->FlowAdded(inc.key);
+}
+
+void FlowCache::MergeExisting(uint32_t index, const FlowRecord& inc,
+                              std::vector<FlowRecord>* ended) {
+  Entry& e = entries_[index];
+  if (window_on_) {
+    window_[index].packets += inc.packets;
+    window_[index].bytes += inc.bytes;
+  }
+  switch (e.state) {
+    case State::kEmpty:  // counting again after an active timeout
+      Start(index, inc, e.aux);
+      return;
+    case State::kClosing:
+      if (IsTcp(inc) && (inc.tcp_flags & kTcpSyn)) {
+        // A new connection on the same ports: the old one is over.
+        Export(e, FlowEndReason::kEndOfFlow, ended);
+        Start(index, inc, kNoFloor);
+        return;
+      }
+      Accumulate(e.rec, inc);  // the last ACKs; the grace deadline stays
+      return;
+    default:
+      Accumulate(e.rec, inc);
+      if (IsTcp(inc) && (inc.tcp_flags & (kTcpFin | kTcpRst))) {
+        e.state = State::kClosing;
+        e.aux = inc.end_ms;
+        ++e.active_stamp;
+        QueueIdle(index, base_tick_);  // the grace deadline is earlier than the idle one
+      }
+      return;
+  }
 }
 
 void FlowCache::MergeBatch(absl::Span<const FlowRecord> increments,
@@ -270,8 +416,7 @@ void FlowCache::EvictOne(std::vector<FlowRecord>* ended) {
       }
       evict_scan_tick_ = t;
       if (b.head == b.items.size()) {
-        b.items.clear();
-        b.head = 0;
+        ReleaseBucket(b);
       }
       Export(e, e.state == State::kClosing ? FlowEndReason::kEndOfFlow
                                            : FlowEndReason::kLackOfResources,
@@ -279,8 +424,7 @@ void FlowCache::EvictOne(std::vector<FlowRecord>* ended) {
       Free(item.index);
       return;
     }
-    b.items.clear();
-    b.head = 0;
+    ReleaseBucket(b);
   }
 }
 
@@ -312,8 +456,7 @@ void FlowCache::ProcessIdleBucket(int64_t tick, int64_t now_ms,
     }  // kEmpty: nothing counted since the active timeout
     Free(item.index);
   }
-  b.items.clear();
-  b.head = 0;
+  ReleaseBucket(b);
 }
 
 void FlowCache::ProcessActiveBucket(int64_t tick, int64_t now_ms,
@@ -335,8 +478,7 @@ void FlowCache::ProcessActiveBucket(int64_t tick, int64_t now_ms,
     e.rec.bytes = 0;
     ++e.active_stamp;
   }
-  b.items.clear();
-  b.head = 0;
+  ReleaseBucket(b);
 }
 
 void FlowCache::Expire(int64_t now_ms, std::vector<FlowRecord>* ended) {
@@ -358,7 +500,8 @@ size_t FlowCache::Flush(const FlowFilter& filter, std::vector<FlowRecord>* ended
   const uint64_t before = stats_.records_ended_total();
   const bool all = filter.MatchesAll();
   if (all) {
-    for (Entry& e : entries_) {
+    for (size_t i = 0, n = used(); i < n; ++i) {
+      Entry& e = entries_[i];
       if (e.state == State::kFree) continue;
       Export(e, FlowEndReason::kForcedEnd, ended);
       if (observer_ != nullptr) observer_->FlowRemoved(e.rec.key);
@@ -367,13 +510,14 @@ size_t FlowCache::Flush(const FlowFilter& filter, std::vector<FlowRecord>* ended
     // by key costs a random access into the index per flow, most of the time of ending
     // 1 M flows (shutdown, `flowctl flush --all`). The entries' address space stays.
     index_.Clear();
-    entries_.clear();
+    Order();
+    state_.header()->entries_used = 0;
     free_head_ = UINT32_MAX;
     if (window_on_) window_.clear();
     RebuildWheels();
     return static_cast<size_t>(stats_.records_ended_total() - before);
   }
-  for (uint32_t i = 0; i < entries_.size(); ++i) {
+  for (uint32_t i = 0; i < used(); ++i) {
     Entry& e = entries_[i];
     if (e.state == State::kFree || (!all && !filter.Matches(e.rec.key))) continue;
     Export(e, FlowEndReason::kForcedEnd, ended);
@@ -383,7 +527,8 @@ size_t FlowCache::Flush(const FlowFilter& filter, std::vector<FlowRecord>* ended
 }
 
 void FlowCache::ForEach(absl::FunctionRef<void(const FlowRecord&)> visit) const {
-  for (const Entry& e : entries_) {
+  for (size_t i = 0, n = used(); i < n; ++i) {
+    const Entry& e = entries_[i];
     if ((e.state == State::kOpen || e.state == State::kClosing) &&
         (e.rec.packets != 0 || e.rec.bytes != 0)) {
       visit(e.rec);
@@ -394,7 +539,7 @@ void FlowCache::ForEach(absl::FunctionRef<void(const FlowRecord&)> visit) const 
 void FlowCache::EnableWindow(bool on) {
   window_on_ = on;
   if (on) {
-    window_.assign(entries_.size(), FlowWindowCounts{});
+    window_.assign(used(), FlowWindowCounts{});
   } else {
     std::vector<FlowWindowCounts>().swap(window_);
   }
@@ -407,7 +552,7 @@ void FlowCache::ClearWindow() {
 void FlowCache::ForEachWithWindow(
     absl::FunctionRef<void(const FlowRecord&, const FlowWindowCounts&)> visit) const {
   static const FlowWindowCounts kNone;
-  for (size_t i = 0; i < entries_.size(); ++i) {
+  for (size_t i = 0; i < used(); ++i) {
     const Entry& e = entries_[i];
     if ((e.state == State::kOpen || e.state == State::kClosing) &&
         (e.rec.packets != 0 || e.rec.bytes != 0)) {
@@ -421,12 +566,16 @@ absl::Status FlowCache::SetOptions(const FlowCacheOptions& options) {
   const int64_t base_ms = base_tick_ * options_.tick_ms;
   options_ = options;
   tick_memo_ = TickMemo{};
+  if (options_.max_flows > state_.entry_capacity()) {
+    if (absl::Status s = state_.GrowEntries(options_.max_flows); !s.ok()) {
+      options_.max_flows = state_.entry_capacity();  // keep what fits
+      return s;
+    }
+    entries_ = state_.entries();
+  }
   if (2 * options_.max_flows > index_.capacity()) {  // grow the index, keep the flows
     index_.Reset(options_.max_flows);
-    if (entries_.capacity() < options_.max_flows) {
-      entries_.reserve(options_.max_flows);
-    }
-    for (uint32_t i = 0; i < entries_.size(); ++i) {
+    for (uint32_t i = 0; i < used(); ++i) {
       if (entries_[i].state != State::kFree) index_.Insert(HashFlowKey(entries_[i].rec.key, seed_), i);
     }
   }
@@ -438,14 +587,12 @@ absl::Status FlowCache::SetOptions(const FlowCacheOptions& options) {
 
 void FlowCache::RebuildWheels() {
   for (Bucket& b : idle_wheel_) {
-    b.items.clear();
-    b.head = 0;
+    ReleaseBucket(b);
   }
   for (Bucket& b : active_wheel_) {
-    b.items.clear();
-    b.head = 0;
+    ReleaseBucket(b);
   }
-  for (uint32_t i = 0; i < entries_.size(); ++i) {
+  for (uint32_t i = 0; i < used(); ++i) {
     Entry& e = entries_[i];
     if (e.state == State::kFree) continue;
     QueueIdle(i, base_tick_);

@@ -31,7 +31,12 @@
 // behind, recognised by their stamp.
 //
 // Times (record start/end, `now_ms`) are wall-clock ms in the drain's timebase. Not
-// thread-safe: one owner (the drain/export loop).
+// thread-safe: one owner (the drain thread); only MarkSent() may be called from another.
+//
+// Crash safety (CreateDurable): the entries live in a state file (cache_state.h), every
+// ended record also goes to the file's outbox until the export thread says it was sent,
+// and the one merge or export in flight is described in the file's header, so a process
+// killed at any instant leaves exactly what it held, recovered by the next one.
 
 #ifndef TCFLOW_DAEMON_CACHE_FLOW_CACHE_H_
 #define TCFLOW_DAEMON_CACHE_FLOW_CACHE_H_
@@ -39,11 +44,15 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "daemon/cache/cache_state.h"
 #include "daemon/cache/flow_filter.h"
 #include "daemon/cache/flow_key_hash.h"
 #include "daemon/cache/key_index.h"
@@ -70,6 +79,9 @@ struct FlowCacheStats {
   std::array<uint64_t, 6> records_ended = {};
   uint64_t packets_exported = 0;
   uint64_t bytes_exported = 0;
+  // Durable caches: ended records that found the outbox full (sent, but a crash before the
+  // send would lose them).
+  uint64_t records_unprotected = 0;
 
   uint64_t records_evicted() const {
     return records_ended[static_cast<int>(FlowEndReason::kLackOfResources)];
@@ -96,7 +108,24 @@ class FlowCache {
  public:
   static constexpr size_t kWheelBuckets = 1024;
 
+  // In anonymous memory (aborts if even the address space cannot be had).
   explicit FlowCache(const FlowCacheOptions& options);
+  // Crash-safe: recovers into `recovered` what a killed process left in the state file at
+  // `path` (records to Merge() into the new cache, then call PublishState()), and keeps the
+  // new cache in `path`.new until then.
+  static absl::StatusOr<std::unique_ptr<FlowCache>> CreateDurable(
+      const FlowCacheOptions& options, const std::string& path,
+      std::vector<FlowRecord>* recovered);
+  // Makes the new state file the one a successor recovers from (renames `path`.new).
+  absl::Status PublishState();
+  // Removes the state file (clean shutdown: everything was sent).
+  void DiscardState();
+  bool durable() const { return state_.durable(); }
+  const std::string& state_path() const { return state_.path(); }
+  // The outbox position after the last record ended so far; once the records handed out
+  // up to it were sent, MarkSent(position) releases them (any thread; in order).
+  uint64_t outbox_position() const;
+  void MarkSent(uint64_t position);
   FlowCache(const FlowCache&) = delete;
   FlowCache& operator=(const FlowCache&) = delete;
 
@@ -125,6 +154,8 @@ class FlowCache {
 
   // Keys held, including flows waiting for traffic after an active timeout.
   size_t size() const { return index_.size(); }
+  // Entries ever handed out and not released by FlushAll (the state's high-water mark).
+  size_t entries_used() const { return used(); }
   const FlowCacheStats& stats() const { return stats_; }
   // `observer` (may be null) must outlive the cache or be reset first.
   void set_observer(FlowCacheObserver* observer) { observer_ = observer; }
@@ -142,22 +173,11 @@ class FlowCache {
       absl::FunctionRef<void(const FlowRecord&, const FlowWindowCounts&)> visit) const;
 
  private:
-  enum class State : uint8_t { kFree, kOpen, kClosing, kEmpty };
-
-  // One cache-line pair per flow: the key and counters (what a merge touches) come first.
-  struct alignas(64) Entry {
-    FlowRecord rec;
-    // kClosing: end_ms of the increment with FIN/RST. kEmpty: the exported record's end
-    // (the next record starts no earlier). kFree: the next free entry.
-    int64_t aux = 0;
-    // Wheel items carry the stamp they were queued with; a changed stamp marks them stale.
-    // Stamps only save work: every item is checked against the real deadline, so a stamp
-    // that wrapped around is harmless.
-    uint32_t idle_stamp = 0;
-    uint16_t active_stamp = 0;
-    State state = State::kFree;
-  };
+  using State = EntryState;
+  using Entry = CacheEntry;
   static_assert(sizeof(FlowRecord) <= 112, "Entry should stay 128 bytes");
+
+  FlowCache(const FlowCacheOptions& options, CacheState state);
 
   struct WheelItem {
     uint32_t index;
@@ -169,8 +189,18 @@ class FlowCache {
     size_t head = 0;  // items before head were consumed
   };
   using Wheel = std::vector<Bucket>;
+  // Empties a bucket; big item vectors go to spare_items_ for the next bucket that grows.
+  void ReleaseBucket(Bucket& b);
 
   void MergeHashed(const FlowRecord& increment, uint64_t hash, std::vector<FlowRecord>* ended);
+  void MergeExisting(uint32_t index, const FlowRecord& inc, std::vector<FlowRecord>* ended);
+  // Durable caches: describe the merge into entry `index` in the state header before it
+  // starts, and clear it (and an export inside it) once it is done.
+  void BeginMerge(uint32_t index, const FlowRecord& inc);
+  void EndMerge();
+  // Durable caches: the ended record of entry `index` into the outbox (see cache_state.h).
+  void ToOutbox(uint32_t index, Entry& e, const FlowRecord& rec);
+  size_t used() const { return state_.header()->entries_used; }
   int64_t TickOf(int64_t ms) const;
   // The last tick TickOf() computed and the ms it starts at (an empty range at first).
   struct TickMemo {
@@ -196,11 +226,14 @@ class FlowCache {
 
   FlowCacheOptions options_;
   uint64_t seed_;
-  std::vector<Entry> entries_;
+  CacheState state_;
+  Entry* entries_ = nullptr;  // state_.entries(), cached
+  bool merging_ = false;      // between BeginMerge and EndMerge
   uint32_t free_head_ = UINT32_MAX;
   KeyIndex index_;
   Wheel idle_wheel_;
   Wheel active_wheel_;
+  std::vector<std::vector<WheelItem>> spare_items_;  // empty, with capacity
   bool base_set_ = false;
   int64_t base_tick_ = 0;       // the next tick Expire() processes
   int64_t evict_scan_tick_ = 0; // no idle item is queued below this tick (>= base_tick_)

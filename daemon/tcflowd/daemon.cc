@@ -138,13 +138,16 @@ absl::Status Daemon::Start() {
     Log(absl::StrCat("took over the tables pinned in ", config_->bpffs_pin_path));
   }
 
-  std::string journal = options_.journal;
-  if (journal.empty()) {
-    journal = std::filesystem::path(config_->control_socket).parent_path() / "flows.journal";
-  } else if (journal == "none") {
-    journal.clear();
-  }
-  auto pipeline = Pipeline::Start(*loader_, *config_, &interfaces_, journal);
+  // The crash state (the flow cache in a file, see daemon/cache/cache_state.h), and the
+  // journal an earlier tcflowd kept in its place, replayed once.
+  CrashFiles crash;
+  const std::filesystem::path run_dir =
+      std::filesystem::path(config_->control_socket).parent_path();
+  crash.state = options_.journal;
+  if (crash.state.empty()) crash.state = run_dir / "flows.state";
+  if (crash.state == "none") crash.state.clear();
+  crash.legacy_journal = run_dir / "flows.journal";
+  auto pipeline = Pipeline::Start(*loader_, *config_, &interfaces_, crash);
   if (!pipeline.ok()) return pipeline.status();
   pipeline_ = std::move(*pipeline);
 

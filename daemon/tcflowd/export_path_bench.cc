@@ -2,7 +2,7 @@
 // full of flows (the real tables, loaded by daemon/loader, filled through the mmap as the
 // programs would fill them) -> generation drain -> flow cache merge -> every flow ended ->
 // IPFIX messages -> UDP datagrams to a collector socket on loopback (a thread counts them).
-// With and without the crash journal, side by side in each round, next to a memcpy of the
+// With and without the crash state (the cache kept in a tmpfs file), side by side in each round, next to a memcpy of the
 // same slots as a yardstick. Root (BPF). Also prints the resident memory with the cache
 // holding 100,000 flows.
 //
@@ -36,7 +36,6 @@
 #include "daemon/ipfix/collector.h"
 #include "daemon/loader/loader.h"
 #include "daemon/tcflowd/export_worker.h"
-#include "daemon/tcflowd/journal.h"
 #include "tools/bench/stats.h"
 #include "tools/bench/synthetic_slots.h"
 
@@ -113,14 +112,18 @@ int Main(int argc, char** argv) {
   }
   cache::FlowCacheOptions cache_options;
   cache_options.max_flows = std::max<size_t>(2 * flows, 1 << 20);
-  cache::FlowCache cache(cache_options);
+  cache::FlowCache anonymous_cache(cache_options);
+  // tcflowd's default: the cache in a crash-state file on tmpfs (daemon/cache/cache_state.h).
+  const std::string state_path = "/dev/shm/tcflowd_export_path_bench.state";
+  std::vector<FlowRecord> recovered;
+  unlink(state_path.c_str());
+  auto durable_cache = cache::FlowCache::CreateDurable(cache_options, state_path, &recovered);
+  if (!durable_cache.ok() || !(*durable_cache)->PublishState().ok()) {
+    std::fprintf(stderr, "export_path_bench: cannot create %s\n", state_path.c_str());
+    return 1;
+  }
   std::vector<FlowRecord> ended;
   ended.reserve(flows);
-  const std::string journal_path = "/dev/shm/tcflowd_export_path_bench.journal";
-  std::vector<FlowRecord> recovered;
-  unlink(journal_path.c_str());
-  auto journal = FlowJournal::Open(journal_path, &recovered);
-  if (!journal.ok()) return 1;
 
   std::printf("export_path_bench: %u IPv4 flows per round, %d rounds, default template "
               "(66-byte records), 1472-byte datagrams, medians\n", flows, rounds);
@@ -129,10 +132,11 @@ int Main(int argc, char** argv) {
   //   FlushAll worked before: shutdown and `flowctl flush --all`);
   // - kAll: FlushAll as it is now (the index, entries and wheels dropped at once);
   // - kIdle: by idle timeout through Expire(), as flows end while tcflowd runs;
-  // - kAllJournal: kAll with the crash journal.
-  enum Variant { kPerKey, kAll, kIdle, kAllJournal, kVariants };
+  // - kAllState: kAll with the cache in the crash-state file (tcflowd's default), the
+  //   records marked sent after the export.
+  enum Variant { kPerKey, kAll, kIdle, kAllState, kVariants };
   const char* names[kVariants] = {"end per key (before)", "FlushAll (now)",
-                                  "idle timeout", "FlushAll + journal"};
+                                  "idle timeout", "FlushAll + crash state"};
   std::vector<double> rate[kVariants], end_ms[kVariants], export_ms[kVariants];
   std::vector<double> memcpy_rate, drain_ms;
   std::vector<tcflow_slot> copy(flows);
@@ -141,7 +145,7 @@ int Main(int argc, char** argv) {
   every_bench_flow.ifindex = 2;  // all synthetic slots: the per-key path, same flows
   for (int r = 0; r < rounds; ++r) {
     for (int v = 0; v < kVariants; ++v) {
-      const bool with_journal = v == kAllJournal;
+      cache::FlowCache& cache = v == kAllState ? **durable_cache : anonymous_cache;
       bench::FillCurrentHalf(d, flows);
       // Yardstick: copying the filled slots once.
       const tcflow_slot* base = d->slots() + d->layout().SlotIndex(d->generation() & 1, 0);
@@ -154,7 +158,6 @@ int Main(int argc, char** argv) {
       int64_t last_end_ms = 0;
       absl::Time t0 = absl::Now();
       auto res = d->Drain([&](absl::Span<const FlowRecord> batch) {
-        if (with_journal) (*journal)->AppendMerged(batch);
         if (v == kIdle) {
           for (const FlowRecord& f : batch) last_end_ms = std::max(last_end_ms, f.end_ms);
         }
@@ -172,7 +175,7 @@ int Main(int argc, char** argv) {
       }
       absl::Time tf = absl::Now();
       (*exporters).Export(ended, absl::Now());
-      if (with_journal) (*journal)->AppendExported(ended);
+      cache.MarkSent(cache.outbox_position());
       absl::Time t2 = absl::Now();
       if (!res.ok() || ended.size() != flows || cache.size() != 0) {
         std::fprintf(stderr, "export_path_bench: %s: ended %zu of %u, %zu left\n", names[v],
@@ -180,7 +183,6 @@ int Main(int argc, char** argv) {
         return 1;
       }
       ended.clear();
-      if (with_journal) (void)(*journal)->Clear();
       const double total = absl::ToDoubleSeconds(t2 - t0) - absl::ToDoubleSeconds(res->grace_wait);
       rate[v].push_back(flows / total / 1e6);
       end_ms[v].push_back(absl::ToDoubleMilliseconds(tf - t1));
@@ -209,13 +211,14 @@ int Main(int argc, char** argv) {
   // Per round: the drain thread's time (drain + merge + FlushAll + the hand-over, which
   // waits when the worker is behind) and the worker's time for the previous round's batch.
   // A two-stage pipeline's throughput is set by its slower stage: flows / max(medians).
-  for (const bool with_journal : {false, true}) {
+  for (const bool with_state : {false, true}) {
+    cache::FlowCache& cache = with_state ? **durable_cache : anonymous_cache;
     std::vector<double> main_ms, worker_ms;
     absl::Mutex worker_mu;
-    ExportWorker worker([&](std::vector<FlowRecord>& batch) {
+    ExportWorker worker([&](std::vector<FlowRecord>& batch, uint64_t sent_position) {
       const absl::Time w0 = absl::Now();
       (*exporters).Export(batch, w0);
-      if (with_journal) (*journal)->AppendExported(batch);
+      cache.MarkSent(sent_position);
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - w0);
       absl::MutexLock lock(&worker_mu);
       worker_ms.push_back(ms);
@@ -226,7 +229,6 @@ int Main(int argc, char** argv) {
       bench::FillCurrentHalf(d, flows);
       const absl::Time t0 = absl::Now();
       auto res = d->Drain([&](absl::Span<const FlowRecord> batch) {
-        if (with_journal) (*journal)->AppendMerged(batch);
         cache.MergeBatch(batch, &ended);
       });
       cache.FlushAll(&ended);
@@ -234,11 +236,10 @@ int Main(int argc, char** argv) {
         std::fprintf(stderr, "export_path_bench: pipelined: ended %zu of %u\n", ended.size(), flows);
         return 1;
       }
-      worker.Submit(&ended);
+      worker.Submit(&ended, cache.outbox_position());
       main_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0 - res->grace_wait));
     }
     worker.WaitIdle();
-    if (with_journal) (void)(*journal)->Clear();
     absl::SleepFor(absl::Milliseconds(200));
     const double m = Median(main_ms);
     double w;
@@ -246,12 +247,14 @@ int Main(int argc, char** argv) {
       absl::MutexLock lock(&worker_mu);
       w = Median(worker_ms);
     }
-    std::printf("pipelined, 2 threads%-10s %6.2f M records/s (drain thread %.0f ms: drain+merge+"
-                "FlushAll+hand-over; export worker %.0f ms: encode+send%s; %d rounds), %llu "
-                "datagrams\n",
-                with_journal ? " + journal" : "", flows / std::max(m, w) / 1e3, m, w,
-                with_journal ? "+journal" : "", prounds,
-                static_cast<unsigned long long>(datagrams.load() - before));
+    std::printf("pipelined, 2 threads%-16s %6.2f M records/s (drain thread %.0f ms: drain+merge+"
+                "FlushAll+hand-over; export worker %.0f ms: encode+send; %d rounds), %llu "
+                "datagrams%s\n",
+                with_state ? " + crash state" : "", flows / std::max(m, w) / 1e3, m, w, prounds,
+                static_cast<unsigned long long>(datagrams.load() - before),
+                with_state ? absl::StrCat(", ", cache.stats().records_unprotected,
+                                          " records unprotected").c_str()
+                           : "");
   }
 
   const auto& st = (*exporters).at(0).stats();
@@ -275,7 +278,8 @@ int Main(int argc, char** argv) {
   stop = true;
   receiver.join();
   close(rx);
-  unlink(journal_path.c_str());
+  durable_cache->reset();
+  unlink(state_path.c_str());
   return 0;
 }
 

@@ -19,7 +19,7 @@ ExportWorker::~ExportWorker() {
   thread_.join();
 }
 
-void ExportWorker::Submit(std::vector<FlowRecord>* records) {
+void ExportWorker::Submit(std::vector<FlowRecord>* records, uint64_t tag) {
   if (records->empty()) return;
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
@@ -29,6 +29,7 @@ void ExportWorker::Submit(std::vector<FlowRecord>* records) {
       this));
   Item item;
   item.batch.swap(*records);
+  item.tag = tag;
   if (!spares_.empty()) {
     records->swap(spares_.back());
     spares_.pop_back();
@@ -79,7 +80,7 @@ void ExportWorker::Run() {
     {
       absl::MutexLock run(&run_mu_);
       if (is_batch) {
-        export_batch_(item.batch);
+        export_batch_(item.batch, item.tag);
       } else {
         item.job();
       }

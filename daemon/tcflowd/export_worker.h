@@ -18,6 +18,7 @@
 #define TCFLOW_DAEMON_TCFLOWD_EXPORT_WORKER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <thread>
@@ -31,7 +32,8 @@ namespace tcflow::tcflowd {
 class ExportWorker {
  public:
   using Job = std::function<void()>;
-  using BatchJob = std::function<void(std::vector<FlowRecord>&)>;
+  // A batch and the tag it was submitted with.
+  using BatchJob = std::function<void(std::vector<FlowRecord>&, uint64_t)>;
 
   // `export_batch` runs on the worker thread for every submitted batch.
   explicit ExportWorker(BatchJob export_batch, size_t max_pending = 2);
@@ -43,7 +45,7 @@ class ExportWorker {
   // Hands the records over (*records comes back empty, usually with the capacity of an
   // earlier batch, so the steady state allocates nothing). Blocks while max_pending
   // batches are not yet exported.
-  void Submit(std::vector<FlowRecord>* records);
+  void Submit(std::vector<FlowRecord>* records, uint64_t tag = 0);
   // Queues `job` behind what is queued.
   void Post(Job job);
   // Returns when everything queued so far has run.
@@ -63,6 +65,7 @@ class ExportWorker {
   struct Item {
     Job job;                        // or, when empty, a batch:
     std::vector<FlowRecord> batch;
+    uint64_t tag = 0;
   };
   void Run();
 

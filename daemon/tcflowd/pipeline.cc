@@ -29,7 +29,7 @@ absl::Status Errno(const char* what) {
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
                                                           const config::Config& config,
                                                           const InterfaceTable* interfaces,
-                                                          const std::string& journal_path) {
+                                                          const CrashFiles& crash) {
   std::unique_ptr<Pipeline> p(new Pipeline());
   p->loader_ = &loader;
   p->interfaces_ = interfaces;
@@ -47,7 +47,22 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
 
   cache::FlowCacheOptions cache_options = CacheOptionsFrom(config);
   if (absl::Status s = cache_options.Validate(); !s.ok()) return s;
-  p->cache_ = std::make_unique<cache::FlowCache>(cache_options);
+  std::vector<FlowRecord> recovered;
+  if (crash.state.empty()) {
+    p->cache_ = std::make_unique<cache::FlowCache>(cache_options);
+  } else {
+    auto cache = cache::FlowCache::CreateDurable(cache_options, crash.state, &recovered);
+    if (!cache.ok()) return cache.status();
+    p->cache_ = std::move(*cache);
+  }
+  bool legacy = false;
+  if (!crash.legacy_journal.empty() && access(crash.legacy_journal.c_str(), F_OK) == 0) {
+    std::vector<FlowRecord> from_journal;
+    auto journal = FlowJournal::Open(crash.legacy_journal, &from_journal);
+    if (!journal.ok()) return journal.status();
+    recovered.insert(recovered.end(), from_journal.begin(), from_journal.end());
+    legacy = true;
+  }
   p->traffic_observer_.traffic = &p->traffic_metrics_;
   p->cache_->set_observer(&p->traffic_observer_);
 
@@ -72,17 +87,16 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
     p->flow_log_path_ = config.json_log_path;
   }
 
-  if (!journal_path.empty()) {
-    std::vector<FlowRecord> recovered;
-    auto journal = FlowJournal::Open(journal_path, &recovered);
-    if (!journal.ok()) return journal.status();
-    p->journal_ = std::move(*journal);
-    // What a killed predecessor drained but never exported goes back into the cache.
-    p->cache_->MergeBatch(recovered, &p->ended_);
-    p->recovered_records_ = recovered.size();
-    for (const FlowRecord& r : recovered) p->recovered_packets_ += r.packets;
-    if (absl::Status s = p->CompactJournal(); !s.ok()) return s;
+  // What a killed predecessor held goes back into the cache (exported when it ends); only
+  // then does the new state file replace the old one, so a crash in between recovers the
+  // same again. Records ended on the way (cache pressure) are exported at the first drain.
+  p->cache_->MergeBatch(recovered, &p->ended_);
+  p->recovered_records_ = recovered.size();
+  for (const FlowRecord& r : recovered) p->recovered_packets_ += r.packets;
+  if (p->cache_->durable()) {
+    if (absl::Status s = p->cache_->PublishState(); !s.ok()) return s;
   }
+  if (legacy) unlink(crash.legacy_journal.c_str());
 
   p->events_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   {
@@ -106,7 +120,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
   if (absl::Status s = p->ArmTimer(config.drain_interval); !s.ok()) return s;
   p->RefreshInterfaces();
   p->worker_ = std::make_unique<ExportWorker>(
-      [raw = p.get()](std::vector<FlowRecord>& batch) { raw->ExportBatch(batch); });
+      [raw = p.get()](std::vector<FlowRecord>& batch, uint64_t sent_position) {
+        raw->ExportBatch(batch, sent_position);
+      });
   p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
   return p;
 }
@@ -191,7 +207,6 @@ void Pipeline::DrainNow() {
   absl::StatusOr<DrainResult> r = drainer_->Drain(
       [this](absl::Span<const FlowRecord> batch) {
         traffic_metrics_.Add(batch);
-        if (journal_ != nullptr) journal_->AppendMerged(batch);
         cache_->MergeBatch(batch, &ended_);
       });
   drain_duration_.Observe((runtime::MonotonicNowNs() - drain_start_ns) * 1e-9);
@@ -214,21 +229,11 @@ void Pipeline::DrainNow() {
   cache_->Expire(now_ms, &ended_);
   RefreshMeteringStats();
   ExportEnded();
-  if (journal_ != nullptr && journal_->NeedsCompaction(cache_->size())) (void)CompactJournal();
   // Traffic counters of links gone for good are forgotten, a pass a minute (Prune()).
   if (interfaces_ != nullptr && drain_start_ns - last_prune_ns_ >= 60'000'000'000) {
     traffic_metrics_.Prune(interfaces_->MetricLabels());
     last_prune_ns_ = drain_start_ns;
   }
-}
-
-absl::Status Pipeline::CompactJournal() {
-  // Records handed to the worker are out of the cache but not yet marked exported: the
-  // compacted journal would lose them. Let them go out first.
-  if (worker_ != nullptr) worker_->WaitIdle();
-  return journal_->Compact([this](absl::FunctionRef<void(const FlowRecord&)> visit) {
-    cache_->ForEach(visit);
-  });
 }
 
 void Pipeline::OnEvent(const tcflow_event& e) {
@@ -281,18 +286,20 @@ std::vector<std::string> Pipeline::TakeEvents(uint64_t* dropped) {
 
 void Pipeline::ExportEnded() {
   if (ended_.empty()) return;
+  const uint64_t sent_position = cache_->outbox_position();
   if (worker_ == nullptr) {  // start-up: nothing runs beside us yet
-    ExportBatch(ended_);
+    ExportBatch(ended_, sent_position);
     ended_.clear();
     return;
   }
-  worker_->Submit(&ended_);
+  worker_->Submit(&ended_, sent_position);
 }
 
-void Pipeline::ExportBatch(std::vector<FlowRecord>& batch) {
+void Pipeline::ExportBatch(std::vector<FlowRecord>& batch, uint64_t sent_position) {
   exporters_->Export(batch, absl::Now());
   if (flow_log_ != nullptr) flow_log_->Write(batch);
-  if (journal_ != nullptr) journal_->AppendExported(batch);
+  // Out of the crash state's outbox: a successor no longer recovers these.
+  cache_->MarkSent(sent_position);
   for (const FlowRecord& r : batch) {
     packets_exported_ += r.packets;
     bytes_exported_ += r.bytes;
@@ -433,7 +440,7 @@ void Pipeline::Finish() {
   ExportEnded();
   worker_->WaitIdle();
   worker_->Locked([this] { FinishExport(); });
-  if (journal_ != nullptr) (void)journal_->Clear();  // everything is exported
+  cache_->DiscardState();  // everything is exported: nothing for a successor
 }
 
 void Pipeline::FinishExport() {
@@ -577,11 +584,11 @@ void Pipeline::WriteStatusLocked(control::JsonWriter& w) {
       .Key("flow_log_dropped").Uint(flow_log_ ? flow_log_->stats().records_dropped : 0)
       .EndObject();
   w.Key("flow_log").String(flow_log_path_);
+  // The crash state ("journal" for the status readers of earlier versions).
   w.Key("journal").BeginObject()
-      .Key("path").String(journal_ ? journal_->path() : "")
-      .Key("bytes").Uint(journal_ ? journal_->bytes() : 0)
-      .Key("compactions").Uint(journal_ ? journal_->compactions() : 0)
-      .Key("write_errors").Uint(journal_ ? journal_->write_errors() : 0)
+      .Key("path").String(cache_->state_path())
+      .Key("entries_used").Uint(cache_->entries_used())
+      .Key("records_unprotected").Uint(cs.records_unprotected)
       .Key("recovered_records").Uint(recovered_records_)
       .Key("recovered_packets").Uint(recovered_packets_)
       .EndObject();

@@ -56,15 +56,24 @@ struct DrainTotals {
   absl::Time last_drain_time = absl::InfinitePast();
 };
 
+// Where a killed tcflowd leaves what it held.
+struct CrashFiles {
+  // The flow cache's state file (daemon/cache/cache_state.h); "" keeps the cache in
+  // anonymous memory (a SIGKILL then loses what it held).
+  std::string state;
+  // A crash journal left by an earlier tcflowd version (journal.h): replayed into the
+  // cache once, then removed. May not exist.
+  std::string legacy_journal;
+};
+
 class Pipeline {
  public:
   // `loader` must outlive the pipeline. Creates every component; the thread starts at once
   // and drains every `config.drain_interval`.
-  // `journal_path`: the crash journal (journal.h); "" for none.
   static absl::StatusOr<std::unique_ptr<Pipeline>> Start(const Loader& loader,
                                                          const config::Config& config,
                                                          const InterfaceTable* interfaces,
-                                                         const std::string& journal_path);
+                                                         const CrashFiles& crash);
   ~Pipeline();  // stops the thread (no final drain: see Finish())
 
   // Runs `task` on the pipeline thread and waits for it to finish.
@@ -113,14 +122,14 @@ class Pipeline {
   void SnapshotCollectors(metrics::PipelineSnapshot* out);
   void WriteStatusLocked(control::JsonWriter& w);
   // On the worker thread: one batch of ended records to every exporter.
-  void ExportBatch(std::vector<FlowRecord>& batch);
+  // `sent_position`: the cache's outbox position after the batch's records (MarkSent).
+  void ExportBatch(std::vector<FlowRecord>& batch, uint64_t sent_position);
   // Runs `job` on the export side: queued behind the batches, or at once before the worker
   // exists (start-up).
   void OnExportSide(std::function<void()> job);
   void RefreshInterfaces();
   void RefreshMeteringStats();
   absl::Status ArmTimer(absl::Duration interval);
-  absl::Status CompactJournal();
 
   // Immutable after Start().
   const Loader* loader_ = nullptr;
@@ -149,8 +158,7 @@ class Pipeline {
   std::unique_ptr<ipfix::ExporterSet> exporters_;
   std::vector<std::string> collector_names_;
   std::vector<ipfix::CollectorOptions> collector_options_;
-  std::unique_ptr<FlowJournal> journal_;
-  uint64_t recovered_records_ = 0;
+  uint64_t recovered_records_ = 0;  // from the crash state (and a legacy journal)
   uint64_t recovered_packets_ = 0;
   std::unique_ptr<flowlog::FlowLog> flow_log_;
   std::string flow_log_path_;

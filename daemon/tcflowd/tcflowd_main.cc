@@ -22,8 +22,9 @@ int TcflowdMain(int argc, char** argv) {
   flags.AddString("netns", 0, &options.netns, "NS",
                   "network namespace (name or path) of selections that name none");
   flags.AddString("journal", 0, &options.journal, "PATH",
-                  "crash journal: flows drained but not yet exported, replayed after a crash "
-                  "(default: flows.journal next to the control socket; 'none' turns it off)");
+                  "crash state: the flow cache kept in this file (tmpfs), so a tcflowd killed "
+                  "at any instant loses nothing; the next one recovers it (default: "
+                  "flows.state next to the control socket; 'none' turns it off)");
   std::vector<std::string> args(argv + 1, argv + argc);
   if (int rc = cli::ParseOrExit(flags, args); rc >= 0) return rc;
   if (!flags.positional().empty()) {
