@@ -155,6 +155,13 @@ Outcome KillAndRecover(const std::string& dir, unsigned seed, int kill_after_us)
       sent.insert(sent.end(), buf, buf + n / sizeof(Sent));
     }
   };
+  // The kill lands after the child's start-up (its state file published), at a random
+  // instant of its work.
+  for (int waited = 0; __atomic_load_n(&shared->steps, __ATOMIC_ACQUIRE) == 0 && waited < 5'000'000;
+       waited += 500) {
+    usleep(500);
+    drain();
+  }
   for (int waited = 0; waited < kill_after_us; waited += 500) {
     usleep(500);
     drain();

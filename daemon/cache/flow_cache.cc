@@ -146,7 +146,8 @@ void FlowCache::MarkSent(uint64_t position) {
 void FlowCache::BeginMerge(uint32_t index, const FlowRecord& inc) {
   if (!state_.durable()) return;
   CacheStateHeader* h = state_.header();
-  h->intent_old = entries_[index].rec;
+  // A free entry needs no copy: recovery only puts its state back.
+  if (entries_[index].state != State::kFree) h->intent_old = entries_[index].rec;
   h->intent_state = static_cast<uint8_t>(entries_[index].state);
   h->intent_increment = inc;
   Order();

@@ -131,7 +131,7 @@ def check(manifest, unit, tcflow):
     sock = config_value(conf, "daemon", "control_socket") or "/run/tcflow/control.sock"
     run = mounts.get(os.path.dirname(sock))
     if not run or "hostPath" not in vols.get(run["name"], {}):
-        p("%s (control socket, journal) is not a hostPath mount" % os.path.dirname(sock))
+        p("%s (control socket, crash state) is not a hostPath mount" % os.path.dirname(sock))
 
     # Probes and scrape annotations on the config's metrics address.
     listen = config_value(conf, "metrics", "listen") or "127.0.0.1:9739"
