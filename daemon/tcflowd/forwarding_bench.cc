@@ -1,7 +1,7 @@
 // What tcflowd costs a forwarding router: the namespace router h1 - rt - h2 (veth), UDP
 // 64-byte datagrams per second received at h2 and TCP throughput h1 -> h2, without and with
-// tcflowd (its built-in default config: every leg of rt, both directions, 1 s drains, journal
-// and metrics on) in one run. Root; a program, not a test.
+// tcflowd (its built-in default config: every leg of rt, both directions, 1 s drains, crash
+// recovery state and metrics on) in one run. Root; a program, not a test.
 //
 //   bazel build -c opt //daemon/tcflowd:forwarding_bench //tools:tcflow
 //   flock /tmp/tcflow_bench.lock sudo bazel-bin/daemon/tcflowd/forwarding_bench --pairs 80
@@ -125,15 +125,21 @@ class ScopedDir {
   std::string path_;
 };
 
-// CPU time of every thread of `pid` in ns (schedstat's first field: time on a CPU).
-uint64_t ProcessCpuNs(pid_t pid) {
+// CPU time of every thread of `pid` in ns (schedstat's first field: time on a CPU), by
+// thread name into `by_thread`; returns the sum.
+uint64_t ProcessCpuNs(pid_t pid, std::map<std::string, uint64_t>* by_thread) {
   const std::string dir = absl::StrCat("/proc/", pid, "/task");
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return 0;
   uint64_t sum = 0;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    sum += std::strtoull(ReadText(dir + "/" + e->d_name + "/schedstat").c_str(), nullptr, 10);
+    const std::string task = dir + "/" + e->d_name;
+    const uint64_t ns = std::strtoull(ReadText(task + "/schedstat").c_str(), nullptr, 10);
+    std::string comm = ReadText(task + "/comm");
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    (*by_thread)[comm] += ns;
+    sum += ns;
   }
   closedir(d);
   return sum;
@@ -252,6 +258,7 @@ uint64_t RxPackets(int netdev_fd, const char* ifname) {
 struct Sample {
   absl::Time t;
   uint64_t cpu_ns = 0, ticks = 0;
+  std::map<std::string, uint64_t> threads;  // cpu_ns by thread name
   std::vector<ProgSet::Counter> progs;
 };
 struct Sampler {
@@ -260,7 +267,7 @@ struct Sampler {
   Sample Take() const {
     Sample s;
     if (pid > 0) {
-      s.cpu_ns = ProcessCpuNs(pid);
+      s.cpu_ns = ProcessCpuNs(pid, &s.threads);
       s.ticks = ProcessCpuTicks(pid);
     }
     if (progs != nullptr) s.progs = progs->Read();
@@ -648,7 +655,8 @@ int Main(int argc, char** argv) {
   char tmpl[] = "/tmp/tcflowd_fwbench_XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return Fail(absl::ErrnoToStatus(errno, "mkdtemp"));
   ScopedDir work(tmpl);
-  // The daemon's run directory (control socket, crash journal) on tmpfs like /run/tcflow.
+  // The daemon's run directory (control socket, crash recovery state) on tmpfs like
+  // /run/tcflow.
   ScopedDir run_dir(absl::StrCat("/run/tcflowd_fwb_", getpid()));
   if (mkdir(run_dir.path().c_str(), 0700) != 0) {
     return Fail(absl::ErrnoToStatus(errno, run_dir.path()));
@@ -671,7 +679,7 @@ int Main(int argc, char** argv) {
   bench.config = work.path() + "/tcflow.conf";
   bench.log = work.path() + "/tcflowd.log";
   // The built-in default (`flowctl config default`) but for the collector's port, the
-  // control socket and the pin path (this run's own). Metrics on, journal on, 1 s drains,
+  // control socket and the pin path (this run's own). Metrics on, crash state on, 1 s drains,
   // 65,536 slots per half, idle 15 s / active 60 s.
   const std::string config = absl::StrCat(
       "interfaces { all_but_loopback: true direction: BOTH }\n",
@@ -772,7 +780,18 @@ int Main(int argc, char** argv) {
               udp_ms, udp_s, udp_ms / 10 / udp_s, udp_ms / (udp_pkts / 1e6));
   std::printf("  TCP: %.1f ms CPU in %.1f s = %.2f %% of one core, %.2f ms per million segments\n",
               tcp_ms, tcp_s, tcp_ms / 10 / tcp_s, tcp_ms / (tcp_pkts / 1e6));
-  std::printf("  (utime+stime from /proc/PID/stat over the same windows: %.0f ms)\n",
+  std::map<std::string, double> thread_ms;
+  for (const Round& x : on) {
+    for (const Window* w : {&x.udp, &x.tcp}) {
+      for (const auto& [name, ns] : w->end.threads) {
+        auto at = w->start.threads.find(name);
+        thread_ms[name] += (ns - (at == w->start.threads.end() ? 0 : at->second)) / 1e6;
+      }
+    }
+  }
+  std::printf("  by thread (UDP + TCP windows):");
+  for (const auto& [name, ms] : thread_ms) std::printf(" %s %.1f ms", name.c_str(), ms);
+  std::printf("\n  (utime+stime from /proc/PID/stat over the same windows: %.0f ms)\n",
               ticks * 1000.0 / sysconf(_SC_CLK_TCK));
   std::vector<double> lifetime;
   for (const Round& x : on) lifetime.push_back(x.tcp.end.cpu_ns / 1e6);
