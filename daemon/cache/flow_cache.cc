@@ -229,7 +229,11 @@ void FlowCache::Push(Wheel& wheel, uint32_t index, uint32_t stamp, int64_t deadl
     spare_items_.back().clear();  // the smaller one, now spare (or dropped)
     if (spare_items_.back().capacity() < 4096) spare_items_.pop_back();
   }
-  items.push_back(WheelItem{index, stamp});
+  // Written in place: a WheelItem built on the stack was two 32-bit stores read back as one
+  // 64-bit load, a store-forwarding stall on every push.
+  items.emplace_back();
+  items.back().index = index;
+  items.back().stamp = stamp;
   if (&wheel == &idle_wheel_ && tick < evict_scan_tick_) evict_scan_tick_ = tick;
 }
 

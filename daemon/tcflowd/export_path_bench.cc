@@ -1,17 +1,20 @@
-// The daemon's export path end to end, as the drain/export thread runs it: a kernel table
-// full of flows (the real tables, loaded by daemon/loader, filled through the mmap as the
-// programs would fill them) -> generation drain -> flow cache merge -> every flow ended ->
-// IPFIX messages -> UDP datagrams to a collector socket on loopback (a thread counts them).
-// With and without the crash state (the cache kept in a tmpfs file), side by side in each round, next to a memcpy of the
-// same slots as a yardstick. Root (BPF). Also prints the resident memory with the cache
-// holding 100,000 flows.
+// The daemon's export path end to end: a kernel table full of flows (the real tables,
+// loaded by daemon/loader, filled through the mmap as the programs would fill them) ->
+// generation drain -> flow cache merge -> every flow ended -> IPFIX messages -> UDP
+// datagrams to a collector socket on loopback (a thread counts them). Root (BPF).
 //
-//   bazel run -c opt //daemon/tcflowd:export_path_bench -- --flows 1048576 --rounds 5
-//   (--merge-in-drain 1: the drain merges duplicate keys too, as before tcflowd let the
-//   flow cache do it alone)
+//   bazel build -c opt //daemon/tcflowd:export_path_bench
+//   sudo bazel-bin/daemon/tcflowd/export_path_bench --flows 1048576 --rounds 5
+//   (--part 1 or 2: only that part; --merge-in-drain 1: the drain merges duplicate keys too,
+//   as before tcflowd let the flow cache do it alone)
 //
-// Each round ends the drained flows four ways, side by side (see kPerKey... below): the
-// per-key end is how FlushAll worked before it dropped the cache's structures at once.
+// Part 1, on one thread, side by side in each round, next to a memcpy of the same slots as a
+// yardstick: the drained flows end four ways (see kPerKey... below; the per-key end is how
+// FlushAll worked before it dropped the cache's structures at once), the last one with the
+// cache in a crash-state file (tcflowd's default).
+// Part 2, as tcflowd runs it: the drain thread and the send thread (ExportWorker) side by
+// side, rounds back to back, with the cache in anonymous memory and in the crash state.
+// Also prints the resident memory with the cache holding 100,000 flows.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -59,9 +62,11 @@ int Main(int argc, char** argv) {
   uint32_t flows = 1 << 20;
   int rounds = 5;
   bool merge_in_drain = false;  // tcflowd's pipeline: the flow cache merges
+  int part = 0;                  // --part 1 or 2: only that part (0: both)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--flows") == 0) flows = std::strtoul(argv[i + 1], nullptr, 10);
     if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--part") == 0) part = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--merge-in-drain") == 0) {
       merge_in_drain = std::strcmp(argv[i + 1], "1") == 0;
     }
@@ -143,7 +148,7 @@ int Main(int argc, char** argv) {
   int64_t expire_ms = 0;  // the idle variant's clock only moves forward
   cache::FlowFilter every_bench_flow;
   every_bench_flow.ifindex = 2;  // all synthetic slots: the per-key path, same flows
-  for (int r = 0; r < rounds; ++r) {
+  for (int r = 0; r < (part == 2 ? 0 : rounds); ++r) {
     for (int v = 0; v < kVariants; ++v) {
       cache::FlowCache& cache = v == kAllState ? **durable_cache : anonymous_cache;
       bench::FillCurrentHalf(d, flows);
@@ -196,9 +201,11 @@ int Main(int argc, char** argv) {
                   static_cast<unsigned long long>(datagrams.load() - before));
     }
   }
-  std::printf("memcpy of the slots (yardstick): %8.2f M slots/s; drain+merge %.0f ms\n",
-              Median(memcpy_rate), Median(drain_ms));
-  for (int v = 0; v < kVariants; ++v) {
+  if (part != 2) {
+    std::printf("memcpy of the slots (yardstick): %8.2f M slots/s; drain+merge %.0f ms\n",
+                Median(memcpy_rate), Median(drain_ms));
+  }
+  for (int v = 0; v < (part == 2 ? 0 : kVariants); ++v) {
     std::printf("end to end, %-22s %6.2f M records/s (x%.2f of FlushAll; end %.0f ms, "
                 "encode+send %.0f ms)\n",
                 names[v], Median(rate[v]), Median(rate[v]) / Median(rate[kAll]),
@@ -212,6 +219,7 @@ int Main(int argc, char** argv) {
   // waits when the worker is behind) and the worker's time for the previous round's batch.
   // A two-stage pipeline's throughput is set by its slower stage: flows / max(medians).
   for (const bool with_state : {false, true}) {
+    if (part == 1) break;
     cache::FlowCache& cache = with_state ? **durable_cache : anonymous_cache;
     std::vector<double> main_ms, worker_ms;
     absl::Mutex worker_mu;
