@@ -657,7 +657,9 @@ int Main(int argc, char** argv) {
   ScopedDir work(tmpl);
   // The daemon's run directory (control socket, crash recovery state) on tmpfs like
   // /run/tcflow.
-  ScopedDir run_dir(absl::StrCat("/run/tcflowd_fwb_", getpid()));
+  // tcflowd's run directory (control socket, crash state) on tmpfs, as /run is on a router
+  // (on this VM /run is on the root disk: the crash state there costs write-back).
+  ScopedDir run_dir(absl::StrCat("/dev/shm/tcflowd_fwb_", getpid()));
   if (mkdir(run_dir.path().c_str(), 0700) != 0) {
     return Fail(absl::ErrnoToStatus(errno, run_dir.path()));
   }
