@@ -72,8 +72,10 @@ struct Sent {
   std::vector<FlowRecord> recovered;
   auto cache = FlowCache::CreateDurable(o, path, &recovered);
   if (!cache.ok() || !recovered.empty() || !(*cache)->PublishState().ok()) _exit(3);
+  (*cache)->set_outbox_handoff(true);  // as tcflowd runs it: ended records in the outbox
   std::mt19937 rng(seed);
   std::vector<FlowRecord> ended;
+  uint64_t handed = (*cache)->outbox_position();
   int64_t now = 1'000'000;
   for (;;) {
     const int n = 1 + rng() % 16;
@@ -101,20 +103,28 @@ struct Sent {
       (*cache)->Flush(f, &ended);
     }
     if (rng() % 200 == 0) (*cache)->FlushAll(&ended);
-    // Ended records hold consecutive outbox positions, the last one just below the cache's
-    // position (the outbox never fills here: every batch is sent at once).
+    // The ended records are in the outbox at consecutive positions (it never fills here:
+    // every batch is sent at once, so `ended` stays empty).
+    if (!ended.empty()) _exit(5);
     const uint64_t end = (*cache)->outbox_position();
     Sent msg[256];  // 4 KiB: one atomic pipe write; few syscalls, so kills land in the cache
     size_t m = 0;
-    for (size_t i = 0; i < ended.size(); ++i) {
-      msg[m++] = Sent{end - ended.size() + i, ended[i].packets};
-      if (m == 256 || i + 1 == ended.size()) {
-        if (write(out, msg, m * sizeof(Sent)) != static_cast<ssize_t>(m * sizeof(Sent))) _exit(4);
-        m = 0;
+    uint64_t pos = handed;
+    for (absl::Span<const FlowRecord> run : (*cache)->OutboxRuns(handed, end)) {
+      for (const FlowRecord& r : run) {
+        msg[m++] = Sent{pos++, r.packets};
+        if (m == 256) {
+          if (write(out, msg, sizeof(msg)) != static_cast<ssize_t>(sizeof(msg))) _exit(4);
+          m = 0;
+        }
       }
     }
+    if (m > 0 && write(out, msg, m * sizeof(Sent)) != static_cast<ssize_t>(m * sizeof(Sent))) {
+      _exit(4);
+    }
+    if (pos != end) _exit(6);
     (*cache)->MarkSent(end);
-    ended.clear();
+    handed = end;
     ++shared->steps;
   }
 }
@@ -305,6 +315,45 @@ TEST(CacheStateTest, EveryCrashPointOfTheProtocolCountsOnce) {
     EXPECT_EQ(packets, c.want_packets);
     EXPECT_EQ(bytes, c.want_packets * 100);
   }
+}
+
+// With the hand-off on, ended records are read from the outbox, in order, also when they
+// run over the end of the ring; `ended` stays empty.
+TEST(CacheStateTest, HandOffReadsEndedRecordsFromTheOutboxAcrossItsEnd) {
+  TempDir dir;
+  FlowCacheOptions o;
+  o.max_flows = 5;  // an outbox of 2 * 5 + 4096 = 4106 records: batches of 3 straddle its end
+  std::vector<FlowRecord> recovered, ended;
+  auto cache = FlowCache::CreateDurable(o, dir.path + "/flows.state", &recovered);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  (*cache)->set_outbox_handoff(true);
+  ASSERT_TRUE((*cache)->outbox_handoff());
+  uint64_t handed = (*cache)->outbox_position(), next_packets = 1, runs_of_two = 0;
+  uint64_t unsent_from = handed;  // one batch stays unsent, so the ring never starts over
+  for (int batch = 0; batch < 3000; ++batch) {
+    for (int i = 0; i < 3; ++i) {
+      (*cache)->Merge(Inc(static_cast<uint16_t>(i), 17, 0, next_packets++, 1000 + batch),
+                      &ended);
+    }
+    (*cache)->FlushAll(&ended);
+    ASSERT_TRUE(ended.empty());
+    const uint64_t to = (*cache)->outbox_position();
+    ASSERT_EQ(to - handed, 3u);
+    uint64_t want = next_packets - 3;
+    auto runs = (*cache)->OutboxRuns(handed, to);
+    runs_of_two += !runs[1].empty();
+    for (absl::Span<const FlowRecord> run : runs) {
+      for (const FlowRecord& r : run) {
+        ASSERT_EQ(r.packets, want++);
+        ASSERT_EQ(r.end_reason, FlowEndReason::kForcedEnd);
+      }
+    }
+    (*cache)->MarkSent(unsent_from);
+    unsent_from = handed;
+    handed = to;
+  }
+  EXPECT_GT(runs_of_two, 0u) << "the ring never wrapped: the test tests less than it says";
+  EXPECT_EQ((*cache)->stats().records_unprotected, 0u);
 }
 
 TEST(CacheStateTest, MissingFileHoldsNothingAndForeignFileIsRefused) {

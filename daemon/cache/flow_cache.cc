@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -164,22 +165,41 @@ void FlowCache::EndMerge() {
   merging_ = false;
 }
 
-void FlowCache::ToOutbox(uint32_t index, Entry& e, const FlowRecord& rec) {
+std::array<absl::Span<const FlowRecord>, 2> FlowCache::OutboxRuns(uint64_t from,
+                                                                  uint64_t to) const {
+  std::array<absl::Span<const FlowRecord>, 2> runs;
+  const CacheStateHeader* h = state_.header();
+  const uint64_t cap = h->outbox_capacity;
+  if (!state_.durable() || to <= from || cap == 0) return runs;
+  const uint64_t base = __atomic_load_n(&h->outbox_base, __ATOMIC_ACQUIRE);
+  const uint64_t first = (from - base) % cap;
+  const uint64_t n = to - from;
+  const uint64_t head = std::min(n, cap - first);
+  runs[0] = absl::MakeConstSpan(state_.outbox() + first, head);
+  runs[1] = absl::MakeConstSpan(state_.outbox(), n - head);
+  return runs;
+}
+
+bool FlowCache::ToOutbox(uint32_t index, Entry& e, FlowEndReason reason) {
   CacheStateHeader* h = state_.header();
   const uint64_t cap = h->outbox_capacity;
   const uint64_t consumed = __atomic_load_n(&h->outbox_consumed, __ATOMIC_ACQUIRE);
   const uint64_t pos = h->outbox_committed;
-  if (pos == consumed) h->outbox_base = pos;  // empty: start over at index 0 (fewer pages)
+  // Empty: start over at index 0 (fewer pages touched). Nothing handed out is unsent, so
+  // no reader uses the old base.
+  if (pos == consumed) __atomic_store_n(&h->outbox_base, pos, __ATOMIC_RELEASE);
   if (pos - consumed >= cap) {
     ++stats_.records_unprotected;
-    return;
+    return false;
   }
   h->export_position = pos;
   Order();
   h->op = uint64_t{index} << 32 | CacheStateHeader::kExporting |
           (merging_ ? CacheStateHeader::kMerging : 0);
   Order();
-  state_.outbox()[(pos - h->outbox_base) % cap] = rec;
+  FlowRecord& rec = state_.outbox()[(pos - h->outbox_base) % cap];
+  rec = e.rec;
+  rec.end_reason = reason;
   Order();
   __atomic_store_n(&h->outbox_committed, pos + 1, __ATOMIC_RELEASE);
   Order();
@@ -187,6 +207,7 @@ void FlowCache::ToOutbox(uint32_t index, Entry& e, const FlowRecord& rec) {
   Order();
   if (!merging_) h->op = 0;  // inside a merge, EndMerge() clears both at once
   Order();
+  return true;
 }
 
 int64_t FlowCache::TickOf(int64_t ms) const {
@@ -285,12 +306,14 @@ void FlowCache::Start(uint32_t index, const FlowRecord& increment, int64_t floor
 
 void FlowCache::Export(Entry& e, FlowEndReason reason, std::vector<FlowRecord>* ended) {
   if (e.rec.packets == 0 && e.rec.bytes == 0) return;  // nothing counted: nothing to say
-  ended->push_back(e.rec);
-  ended->back().end_reason = reason;
-  if (state_.durable()) ToOutbox(static_cast<uint32_t>(&e - entries_), e, ended->back());
   ++stats_.records_ended[static_cast<int>(reason)];
   stats_.packets_exported += e.rec.packets;
   stats_.bytes_exported += e.rec.bytes;
+  const bool in_outbox =
+      state_.durable() && ToOutbox(static_cast<uint32_t>(&e - entries_), e, reason);
+  if (in_outbox && handoff_) return;  // the caller takes it from the outbox
+  ended->push_back(e.rec);
+  ended->back().end_reason = reason;
 }
 
 void FlowCache::Free(uint32_t index) {

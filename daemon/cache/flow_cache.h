@@ -126,6 +126,13 @@ class FlowCache {
   // up to it were sent, MarkSent(position) releases them (any thread; in order).
   uint64_t outbox_position() const;
   void MarkSent(uint64_t position);
+  // Durable caches: ended records are handed over in the outbox instead of also being
+  // copied to `ended` (a record the full outbox cannot take still goes there). The records
+  // between two positions handed out and not yet marked sent are in OutboxRuns() (any
+  // thread: the owner never writes those positions until MarkSent() passed them).
+  void set_outbox_handoff(bool on) { handoff_ = on && state_.durable(); }
+  bool outbox_handoff() const { return handoff_; }
+  std::array<absl::Span<const FlowRecord>, 2> OutboxRuns(uint64_t from, uint64_t to) const;
   FlowCache(const FlowCache&) = delete;
   FlowCache& operator=(const FlowCache&) = delete;
 
@@ -198,8 +205,9 @@ class FlowCache {
   // starts, and clear it (and an export inside it) once it is done.
   void BeginMerge(uint32_t index, const FlowRecord& inc);
   void EndMerge();
-  // Durable caches: the ended record of entry `index` into the outbox (see cache_state.h).
-  void ToOutbox(uint32_t index, Entry& e, const FlowRecord& rec);
+  // Durable caches: the ended record of entry `index` into the outbox (see cache_state.h);
+  // false when the outbox is full.
+  bool ToOutbox(uint32_t index, Entry& e, FlowEndReason reason);
   size_t used() const { return state_.header()->entries_used; }
   int64_t TickOf(int64_t ms) const;
   // The last tick TickOf() computed and the ms it starts at (an empty range at first).
@@ -229,6 +237,7 @@ class FlowCache {
   CacheState state_;
   Entry* entries_ = nullptr;  // state_.entries(), cached
   bool merging_ = false;      // between BeginMerge and EndMerge
+  bool handoff_ = false;      // set_outbox_handoff()
   uint32_t free_head_ = UINT32_MAX;
   KeyIndex index_;
   Wheel idle_wheel_;

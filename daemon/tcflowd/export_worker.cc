@@ -19,6 +19,21 @@ ExportWorker::~ExportWorker() {
   thread_.join();
 }
 
+void ExportWorker::SubmitJob(Job job) {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](ExportWorker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
+        return w->pending_batches_ < w->max_pending_;
+      },
+      this));
+  Item item;
+  item.job = std::move(job);
+  item.counts = true;
+  queue_.push_back(std::move(item));
+  ++pending_batches_;
+  ++batches_submitted_;
+}
+
 void ExportWorker::Submit(std::vector<FlowRecord>* records, uint64_t tag) {
   if (records->empty()) return;
   absl::MutexLock lock(&mu_);
@@ -30,6 +45,7 @@ void ExportWorker::Submit(std::vector<FlowRecord>* records, uint64_t tag) {
   Item item;
   item.batch.swap(*records);
   item.tag = tag;
+  item.counts = true;
   if (!spares_.empty()) {
     records->swap(spares_.back());
     spares_.pop_back();
@@ -87,8 +103,8 @@ void ExportWorker::Run() {
     }
     absl::MutexLock lock(&mu_);
     running_ = false;
+    if (item.counts) --pending_batches_;
     if (is_batch) {
-      --pending_batches_;
       item.batch.clear();
       if (spares_.size() < max_pending_) spares_.push_back(std::move(item.batch));
     }

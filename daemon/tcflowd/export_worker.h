@@ -48,6 +48,9 @@ class ExportWorker {
   void Submit(std::vector<FlowRecord>* records, uint64_t tag = 0);
   // Queues `job` behind what is queued.
   void Post(Job job);
+  // Like Post(), but `job` exports a batch of its own (records it finds elsewhere, e.g. in
+  // the flow cache's outbox): it counts towards max_pending like a submitted batch.
+  void SubmitJob(Job job);
   // Returns when everything queued so far has run.
   void WaitIdle();
   // Runs `f` on the calling thread while no job runs (for reading or replacing the
@@ -66,6 +69,7 @@ class ExportWorker {
     Job job;                        // or, when empty, a batch:
     std::vector<FlowRecord> batch;
     uint64_t tag = 0;
+    bool counts = false;  // a batch, or a SubmitJob() job
   };
   void Run();
 

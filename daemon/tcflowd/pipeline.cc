@@ -95,6 +95,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
   for (const FlowRecord& r : recovered) p->recovered_packets_ += r.packets;
   if (p->cache_->durable()) {
     if (absl::Status s = p->cache_->PublishState(); !s.ok()) return s;
+    p->cache_->set_outbox_handoff(true);
+    p->handed_position_ = p->cache_->outbox_position();
   }
   if (legacy) unlink(crash.legacy_journal.c_str());
 
@@ -121,7 +123,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
   p->RefreshInterfaces();
   p->worker_ = std::make_unique<ExportWorker>(
       [raw = p.get()](std::vector<FlowRecord>& batch, uint64_t sent_position) {
-        raw->ExportBatch(batch, sent_position);
+        raw->ExportBatch(batch);
+        raw->cache_->MarkSent(sent_position);  // a no-op without crash state
       });
   p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
   return p;
@@ -285,21 +288,39 @@ std::vector<std::string> Pipeline::TakeEvents(uint64_t* dropped) {
 }
 
 void Pipeline::ExportEnded() {
-  if (ended_.empty()) return;
   const uint64_t sent_position = cache_->outbox_position();
-  if (worker_ == nullptr) {  // start-up: nothing runs beside us yet
-    ExportBatch(ended_, sent_position);
+  if (cache_->outbox_handoff()) {
+    // The ended records are in the cache's outbox (and in ended_ only when it was full):
+    // the send thread exports them from there, no copy on this thread.
+    const uint64_t from = handed_position_;
+    handed_position_ = sent_position;
+    if (from == sent_position && ended_.empty()) return;
+    auto job = [this, from, to = sent_position, rest = std::move(ended_)]() mutable {
+      for (absl::Span<const FlowRecord> run : cache_->OutboxRuns(from, to)) ExportBatch(run);
+      ExportBatch(rest);
+      cache_->MarkSent(to);  // a successor no longer recovers these
+    };
+    ended_.clear();
+    if (worker_ == nullptr) {  // start-up: nothing runs beside us yet
+      job();
+    } else {
+      worker_->SubmitJob(std::move(job));
+    }
+    return;
+  }
+  if (ended_.empty()) return;
+  if (worker_ == nullptr) {
+    ExportBatch(ended_);
     ended_.clear();
     return;
   }
   worker_->Submit(&ended_, sent_position);
 }
 
-void Pipeline::ExportBatch(std::vector<FlowRecord>& batch, uint64_t sent_position) {
+void Pipeline::ExportBatch(absl::Span<const FlowRecord> batch) {
+  if (batch.empty()) return;
   exporters_->Export(batch, absl::Now());
   if (flow_log_ != nullptr) flow_log_->Write(batch);
-  // Out of the crash state's outbox: a successor no longer recovers these.
-  cache_->MarkSent(sent_position);
   for (const FlowRecord& r : batch) {
     packets_exported_ += r.packets;
     bytes_exported_ += r.bytes;

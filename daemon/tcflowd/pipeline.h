@@ -122,8 +122,8 @@ class Pipeline {
   void SnapshotCollectors(metrics::PipelineSnapshot* out);
   void WriteStatusLocked(control::JsonWriter& w);
   // On the worker thread: one batch of ended records to every exporter.
-  // `sent_position`: the cache's outbox position after the batch's records (MarkSent).
-  void ExportBatch(std::vector<FlowRecord>& batch, uint64_t sent_position);
+  // On the send thread: records to every exporter and the flow log.
+  void ExportBatch(absl::Span<const FlowRecord> batch);
   // Runs `job` on the export side: queued behind the batches, or at once before the worker
   // exists (start-up).
   void OnExportSide(std::function<void()> job);
@@ -167,6 +167,7 @@ class Pipeline {
   std::map<uint32_t, std::string> export_names_;
   uint64_t names_version_ = 0;
   std::vector<FlowRecord> ended_;
+  uint64_t handed_position_ = 0;  // the cache's outbox position handed to the send thread
   DrainTotals totals_;
   tcflow_stats kernel_stats_ = {};
   // /metrics: traffic from every drained record, IPv6 flows in the cache by scope (the
