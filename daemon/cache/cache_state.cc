@@ -48,6 +48,10 @@ CacheState& CacheState::operator=(CacheState&& other) noexcept {
     Unmap();
     path_ = std::move(other.path_);
     fd_ = other.fd_;
+    reserved_entries_ = other.reserved_entries_;
+    reserved_outbox_ = other.reserved_outbox_;
+    reserve_failed_ = other.reserve_failed_;
+    reserve_skipped_ = other.reserve_skipped_;
     base_ = other.base_;
     bytes_ = other.bytes_;
     outbox_bytes_ = other.outbox_bytes_;
@@ -108,6 +112,10 @@ absl::StatusOr<CacheState> CacheState::Create(const std::string& path, size_t en
   if (ftruncate(s.fd_, static_cast<off_t>(s.bytes_)) != 0) {
     return Errno(absl::StrCat("cannot size the flow cache state ", path));
   }
+  // The header page is written on every merge: it must have its page before the first.
+  if (!s.Reserve(0, kPage)) {
+    return Errno(absl::StrCat("no room for the flow cache state ", path));
+  }
   void* p = mmap(nullptr, s.bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, s.fd_, 0);
   if (p == MAP_FAILED) return Errno(absl::StrCat("cannot map the flow cache state ", path));
   s.base_ = p;
@@ -129,6 +137,48 @@ absl::Status CacheState::GrowEntries(size_t entry_capacity) {
   Point();
   header_->entry_capacity = entry_capacity;
   return absl::OkStatus();
+}
+
+bool CacheState::Reserve(size_t offset, size_t bytes) {
+  // After a failure (a full file system), try again only every 4096th time: a failing
+  // fallocate costs far more than the merge it would serve.
+  if (reserve_failed_ && ++reserve_skipped_ % 4096 != 0) return false;
+  for (;;) {
+    if (fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(bytes)) == 0) {
+      reserve_failed_ = false;
+      return true;
+    }
+    if (errno != EINTR) {
+      reserve_failed_ = true;
+      return false;
+    }
+  }
+}
+
+bool CacheState::ReserveEntries(size_t n) {
+  if (fd_ < 0 || n <= reserved_entries_) return true;
+  constexpr size_t kStep = (1 << 20) / sizeof(CacheEntry);
+  const size_t want = std::min<size_t>(entry_capacity(), (n + kStep - 1) / kStep * kStep);
+  if (want < n) return false;
+  if (!Reserve(kPage + outbox_bytes_ + reserved_entries_ * sizeof(CacheEntry),
+               (want - reserved_entries_) * sizeof(CacheEntry))) {
+    return false;
+  }
+  reserved_entries_ = want;
+  return true;
+}
+
+bool CacheState::ReserveOutbox(size_t n) {
+  if (fd_ < 0 || n <= reserved_outbox_) return true;
+  constexpr size_t kStep = (1 << 20) / sizeof(FlowRecord);
+  const size_t want = std::min<size_t>(outbox_capacity(), (n + kStep - 1) / kStep * kStep);
+  if (want < n) return false;
+  if (!Reserve(kPage + reserved_outbox_ * sizeof(FlowRecord),
+               (want - reserved_outbox_) * sizeof(FlowRecord))) {
+    return false;
+  }
+  reserved_outbox_ = want;
+  return true;
 }
 
 absl::Status CacheState::Rename(const std::string& path) {

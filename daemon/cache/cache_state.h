@@ -100,6 +100,12 @@ class CacheState {
 
   // Room for more entries (the mapping may move: no pointers into it survive this).
   absl::Status GrowEntries(size_t entry_capacity);
+  // State files: gives entries [0, n) / outbox records [0, n) their pages now (fallocate, in
+  // 1 MiB steps), so that writing them later cannot fault on a full file system (a shared
+  // mapping would get SIGBUS there). False when the file system has no room: the caller
+  // degrades (fewer flows, unprotected records) instead. Always true in anonymous memory.
+  bool ReserveEntries(size_t n);
+  bool ReserveOutbox(size_t n);
   // Renames the state file (after the recovered records were merged into it).
   absl::Status Rename(const std::string& path);
 
@@ -115,8 +121,14 @@ class CacheState {
   void Unmap();
   void Point();
 
+  bool Reserve(size_t offset, size_t bytes);
+
   std::string path_;
   int fd_ = -1;
+  size_t reserved_entries_ = 0;
+  size_t reserved_outbox_ = 0;
+  bool reserve_failed_ = false;
+  uint64_t reserve_skipped_ = 0;
   void* base_ = nullptr;
   size_t bytes_ = 0;
   size_t outbox_bytes_ = 0;  // page-rounded

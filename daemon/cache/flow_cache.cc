@@ -188,7 +188,8 @@ bool FlowCache::ToOutbox(uint32_t index, Entry& e, FlowEndReason reason) {
   // Empty: start over at index 0 (fewer pages touched). Nothing handed out is unsent, so
   // no reader uses the old base.
   if (pos == consumed) __atomic_store_n(&h->outbox_base, pos, __ATOMIC_RELEASE);
-  if (pos - consumed >= cap) {
+  // A full outbox, or no room for its pages: the record goes out unprotected.
+  if (pos - consumed >= cap || !state_.ReserveOutbox((pos - h->outbox_base) % cap + 1)) {
     ++stats_.records_unprotected;
     return false;
   }
@@ -336,6 +337,7 @@ uint32_t FlowCache::Allocate() {
   // Never past the capacity: the index holds at most max_flows keys, and every entry that
   // is not the index's is on the free list (FlushAll releases them all).
   const uint32_t index = static_cast<uint32_t>(used());
+  if (!state_.ReserveEntries(index + 1)) return kNoEntry;  // the state's file system is full
   new (&entries_[index]) Entry();
   Order();
   state_.header()->entries_used = index + 1;
@@ -356,7 +358,24 @@ void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
     return;
   }
   if (index_.size() >= options_.max_flows) EvictOne(ended);
-  const uint32_t index = Allocate();
+  uint32_t index = Allocate();
+  if (index == kNoEntry) {
+    // The crash state's file system is full: the cache cannot grow. Make room by ending
+    // the least recently seen flow; with none to end, the increment leaves at once as a
+    // record of its own. Counted in storage_full; never a lost packet.
+    ++stats_.storage_full;
+    EvictOne(ended);
+    index = Allocate();
+    if (index == kNoEntry) {
+      ++stats_.records_ended[static_cast<int>(FlowEndReason::kLackOfResources)];
+      ++stats_.records_unprotected;  // only in `ended`, not in the state file
+      stats_.packets_exported += inc.packets;
+      stats_.bytes_exported += inc.bytes;
+      ended->push_back(inc);
+      ended->back().end_reason = FlowEndReason::kLackOfResources;
+      return;
+    }
+  }
   BeginMerge(index, inc);
   if (window_on_) window_[index] = {inc.packets, inc.bytes};  // the entry's previous key's
   Start(index, inc, kNoFloor);

@@ -82,6 +82,9 @@ struct FlowCacheStats {
   // Durable caches: ended records that found the outbox full (sent, but a crash before the
   // send would lose them).
   uint64_t records_unprotected = 0;
+  // Durable caches: new flows that found no room in the state's file system (the cache
+  // ended another flow, or exported the increment at once, instead).
+  uint64_t storage_full = 0;
 
   uint64_t records_evicted() const {
     return records_ended[static_cast<int>(FlowEndReason::kLackOfResources)];
@@ -182,6 +185,7 @@ class FlowCache {
  private:
   using State = EntryState;
   using Entry = CacheEntry;
+  static constexpr uint32_t kNoEntry = UINT32_MAX;
   static_assert(sizeof(FlowRecord) <= 112, "Entry should stay 128 bytes");
 
   FlowCache(const FlowCacheOptions& options, CacheState state);

@@ -610,6 +610,7 @@ void Pipeline::WriteStatusLocked(control::JsonWriter& w) {
       .Key("path").String(cache_->state_path())
       .Key("entries_used").Uint(cache_->entries_used())
       .Key("records_unprotected").Uint(cs.records_unprotected)
+      .Key("storage_full").Uint(cs.storage_full)
       .Key("recovered_records").Uint(recovered_records_)
       .Key("recovered_packets").Uint(recovered_packets_)
       .EndObject();
