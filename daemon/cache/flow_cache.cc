@@ -144,12 +144,16 @@ void FlowCache::MarkSent(uint64_t position) {
   __atomic_store_n(&state_.header()->outbox_consumed, position, __ATOMIC_RELEASE);
 }
 
-void FlowCache::BeginMerge(uint32_t index, const FlowRecord& inc) {
+void FlowCache::BeginMerge(uint32_t index, const FlowRecord& inc, bool fresh) {
   if (!state_.durable()) return;
   CacheStateHeader* h = state_.header();
-  // A free entry needs no copy: recovery only puts its state back.
-  if (entries_[index].state != State::kFree) h->intent_old = entries_[index].rec;
-  h->intent_state = static_cast<uint8_t>(entries_[index].state);
+  // A fresh entry needs no copy (recovery only puts its state back), nor a read of it.
+  if (fresh) {
+    h->intent_state = static_cast<uint8_t>(State::kFree);
+  } else {
+    h->intent_old = entries_[index].rec;
+    h->intent_state = static_cast<uint8_t>(entries_[index].state);
+  }
   h->intent_increment = inc;
   Order();
   h->op = uint64_t{index} << 32 | CacheStateHeader::kMerging;
@@ -352,7 +356,7 @@ void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
   const uint32_t found = index_.Find(
       hash, [&](uint32_t i) { return FlowKeyEqual(entries_[i].rec.key, inc.key); });
   if (found != KeyIndex::kNone) {
-    BeginMerge(found, inc);
+    BeginMerge(found, inc, /*fresh=*/false);
     MergeExisting(found, inc, ended);
     EndMerge();
     return;
@@ -376,7 +380,7 @@ void FlowCache::MergeHashed(const FlowRecord& inc, uint64_t hash,
       return;
     }
   }
-  BeginMerge(index, inc);
+  BeginMerge(index, inc, /*fresh=*/true);
   if (window_on_) window_[index] = {inc.packets, inc.bytes};  // the entry's previous key's
   Start(index, inc, kNoFloor);
   index_.Insert(hash, index);
@@ -442,6 +446,12 @@ void FlowCache::MergeBatch(absl::Span<const FlowRecord> increments,
         __builtin_prefetch(&entries_[c], 1);
         __builtin_prefetch(reinterpret_cast<const char*>(&entries_[c]) + 64, 1);
       }
+    }
+    // A new flow takes the next unused entry (or the free list's head): fetch it for
+    // writing ahead too, so its first store and the reads after it do not wait for memory.
+    if (used() + d < state_.entry_capacity()) {
+      __builtin_prefetch(&entries_[used() + d], 1);
+      __builtin_prefetch(reinterpret_cast<const char*>(&entries_[used() + d]) + 64, 1);
     }
     MergeHashed(increments[i], hashes[i % kRing], ended);
   }

@@ -207,7 +207,8 @@ class FlowCache {
   void MergeExisting(uint32_t index, const FlowRecord& inc, std::vector<FlowRecord>* ended);
   // Durable caches: describe the merge into entry `index` in the state header before it
   // starts, and clear it (and an export inside it) once it is done.
-  void BeginMerge(uint32_t index, const FlowRecord& inc);
+  // `fresh`: the entry was just allocated (state kFree until Start()).
+  void BeginMerge(uint32_t index, const FlowRecord& inc, bool fresh);
   void EndMerge();
   // Durable caches: the ended record of entry `index` into the outbox (see cache_state.h);
   // false when the outbox is full.
