@@ -342,7 +342,14 @@ uint32_t FlowCache::Allocate() {
   // is not the index's is on the free list (FlushAll releases them all).
   const uint32_t index = static_cast<uint32_t>(used());
   if (!state_.ReserveEntries(index + 1)) return kNoEntry;  // the state's file system is full
-  new (&entries_[index]) Entry();
+  // Only what Start() does not write (its record it copies whole); zeroing all 128 bytes
+  // here was a string store that waited for memory on every new flow. Stamps restart at
+  // zero: no wheel item names an entry past entries_used (FlushAll emptied the wheels).
+  Entry& e = entries_[index];
+  e.aux = 0;
+  e.idle_stamp = 0;
+  e.active_stamp = 0;
+  e.state = State::kFree;
   Order();
   state_.header()->entries_used = index + 1;
   if (window_on_) window_.emplace_back();
