@@ -155,30 +155,24 @@ bool CacheState::Reserve(size_t offset, size_t bytes) {
   }
 }
 
-bool CacheState::ReserveEntries(size_t n) {
-  if (fd_ < 0 || n <= reserved_entries_) return true;
-  constexpr size_t kStep = (1 << 20) / sizeof(CacheEntry);
-  const size_t want = std::min<size_t>(entry_capacity(), (n + kStep - 1) / kStep * kStep);
+bool CacheState::ReserveRun(size_t* reserved, size_t n, size_t capacity, size_t item_size,
+                            size_t offset) {
+  if (fd_ < 0 || n <= *reserved) return true;
+  const size_t step = (1 << 20) / item_size;
+  const size_t want = std::min(capacity, (n + step - 1) / step * step);
   if (want < n) return false;
-  if (!Reserve(kPage + outbox_bytes_ + reserved_entries_ * sizeof(CacheEntry),
-               (want - reserved_entries_) * sizeof(CacheEntry))) {
-    return false;
-  }
-  reserved_entries_ = want;
+  if (!Reserve(offset + *reserved * item_size, (want - *reserved) * item_size)) return false;
+  *reserved = want;
   return true;
 }
 
+bool CacheState::ReserveEntries(size_t n) {
+  return ReserveRun(&reserved_entries_, n, entry_capacity(), sizeof(CacheEntry),
+                    kPage + outbox_bytes_);
+}
+
 bool CacheState::ReserveOutbox(size_t n) {
-  if (fd_ < 0 || n <= reserved_outbox_) return true;
-  constexpr size_t kStep = (1 << 20) / sizeof(FlowRecord);
-  const size_t want = std::min<size_t>(outbox_capacity(), (n + kStep - 1) / kStep * kStep);
-  if (want < n) return false;
-  if (!Reserve(kPage + reserved_outbox_ * sizeof(FlowRecord),
-               (want - reserved_outbox_) * sizeof(FlowRecord))) {
-    return false;
-  }
-  reserved_outbox_ = want;
-  return true;
+  return ReserveRun(&reserved_outbox_, n, outbox_capacity(), sizeof(FlowRecord), kPage);
 }
 
 absl::Status CacheState::Rename(const std::string& path) {

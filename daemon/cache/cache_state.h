@@ -122,6 +122,9 @@ class CacheState {
   void Point();
 
   bool Reserve(size_t offset, size_t bytes);
+  // Items [0, n) of a run of `capacity` items of `item_size` bytes at `offset`, of which
+  // *reserved have pages already.
+  bool ReserveRun(size_t* reserved, size_t n, size_t capacity, size_t item_size, size_t offset);
 
   std::string path_;
   int fd_ = -1;

@@ -19,40 +19,41 @@ ExportWorker::~ExportWorker() {
   thread_.join();
 }
 
-void ExportWorker::SubmitJob(Job job) {
-  absl::MutexLock lock(&mu_);
+void ExportWorker::WaitForRoom() {
   mu_.Await(absl::Condition(
       +[](ExportWorker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
         return w->pending_batches_ < w->max_pending_;
       },
       this));
-  Item item;
-  item.job = std::move(job);
+}
+
+void ExportWorker::EnqueueBatch(Item item) {
   item.counts = true;
   queue_.push_back(std::move(item));
   ++pending_batches_;
   ++batches_submitted_;
 }
 
+void ExportWorker::SubmitJob(Job job) {
+  absl::MutexLock lock(&mu_);
+  WaitForRoom();
+  Item item;
+  item.job = std::move(job);
+  EnqueueBatch(std::move(item));
+}
+
 void ExportWorker::Submit(std::vector<FlowRecord>* records, uint64_t tag) {
   if (records->empty()) return;
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](ExportWorker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-        return w->pending_batches_ < w->max_pending_;
-      },
-      this));
+  WaitForRoom();  // a batch that finished meanwhile leaves its vector in spares_
   Item item;
   item.batch.swap(*records);
   item.tag = tag;
-  item.counts = true;
   if (!spares_.empty()) {
     records->swap(spares_.back());
     spares_.pop_back();
   }
-  queue_.push_back(std::move(item));
-  ++pending_batches_;
-  ++batches_submitted_;
+  EnqueueBatch(std::move(item));
 }
 
 void ExportWorker::Post(Job job) {

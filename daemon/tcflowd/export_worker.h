@@ -72,6 +72,10 @@ class ExportWorker {
     bool counts = false;  // a batch, or a SubmitJob() job
   };
   void Run();
+  // Waits while max_pending batches are in flight.
+  void WaitForRoom() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `item` as a batch in flight.
+  void EnqueueBatch(Item item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BatchJob export_batch_;
   const size_t max_pending_;

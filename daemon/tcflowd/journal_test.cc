@@ -26,6 +26,20 @@ FlowRecord Rec(uint8_t id, uint64_t packets, int64_t start, int64_t end) {
   return r;
 }
 
+// A journal path in a directory of its own, removed with it.
+struct JournalDir {
+  std::string dir, path;
+  JournalDir() {
+    char tmpl[] = "/tmp/tcflowd_journal_XXXXXX";
+    dir = mkdtemp(tmpl);
+    path = dir + "/flows.journal";
+  }
+  ~JournalDir() {
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+  }
+};
+
 FlowJournal::Entry E(uint32_t kind, const FlowRecord& r) {
   FlowJournal::Entry e;
   e.kind = kind;
@@ -56,9 +70,8 @@ TEST(JournalTest, ReplayKeepsWhatWasNotExported) {
 }
 
 TEST(JournalTest, SurvivesReopenTornTailAndCompaction) {
-  char tmpl[] = "/tmp/tcflowd_journal_XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  const std::string path = dir + "/flows.journal";
+  JournalDir d;
+  const std::string& path = d.path;
   std::vector<FlowRecord> recovered;
   {
     auto j = FlowJournal::Open(path, &recovered);
@@ -100,16 +113,13 @@ TEST(JournalTest, SurvivesReopenTornTailAndCompaction) {
   auto j = FlowJournal::Open(path, &recovered);
   ASSERT_TRUE(j.ok());
   EXPECT_TRUE(recovered.empty());
-  unlink(path.c_str());
-  rmdir(dir.c_str());
 }
 
 // A kill inside a block's write leaves part of it: the whole records it holds count, the
 // rest of the file is cut off, and appends go on after them.
 TEST(JournalTest, KeepsTheWholeRecordsOfABlockCutShort) {
-  char tmpl[] = "/tmp/tcflowd_journal_XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  const std::string path = dir + "/flows.journal";
+  JournalDir d;
+  const std::string& path = d.path;
   std::vector<FlowRecord> recovered;
   {
     auto j = FlowJournal::Open(path, &recovered);
@@ -134,16 +144,13 @@ TEST(JournalTest, KeepsTheWholeRecordsOfABlockCutShort) {
   ASSERT_TRUE(j.ok());
   ASSERT_EQ(recovered.size(), 1u);
   EXPECT_EQ(recovered[0].key.src_port, 2);
-  unlink(path.c_str());
-  rmdir(dir.c_str());
 }
 
 // A journal left by a tcflowd of the first format (one header per record, count 0) is
 // still replayed after an upgrade.
 TEST(JournalTest, ReadsTheFirstFormat) {
-  char tmpl[] = "/tmp/tcflowd_journal_XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  const std::string path = dir + "/flows.journal";
+  JournalDir d;
+  const std::string& path = d.path;
   std::vector<FlowJournal::Entry> old = {E(FlowJournal::kMerged, Rec(1, 5, 1, 2)),
                                          E(FlowJournal::kMerged, Rec(2, 6, 1, 2)),
                                          E(FlowJournal::kExported, Rec(1, 5, 1, 2))};
@@ -158,8 +165,6 @@ TEST(JournalTest, ReadsTheFirstFormat) {
   ASSERT_EQ(recovered.size(), 1u);
   EXPECT_EQ(recovered[0].key.src_port, 2);
   EXPECT_EQ(recovered[0].packets, 6u);
-  unlink(path.c_str());
-  rmdir(dir.c_str());
 }
 
 }  // namespace
