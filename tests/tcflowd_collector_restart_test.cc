@@ -179,10 +179,6 @@ class CollectorRestartTest : public ::testing::Test {
     cfg_.pin_path = pins_->path();
     cfg_.idle_timeout_s = 1;
   }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::path(cfg_.control_socket()).parent_path(), ec);
-  }
 
   Totals Status(Daemon& d) {
     Totals t;

@@ -49,11 +49,7 @@ class TcflowdFaultsTest : public ::testing::Test {
     cfg_.udp_collectors = {sink_->port()};
     cfg_.idle_timeout_s = 1;
   }
-  void TearDown() override {
-    RemovePins(pins_);
-    std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::path(cfg_.control_socket()).parent_path(), ec);
-  }
+  void TearDown() override { RemovePins(pins_); }  // and the daemon's run directory
 
   // A steady UDP stream h1 -> h2 on its own thread: `count` datagrams of 200 bytes.
   std::thread Flood(uint16_t sport, int count, int* received, absl::Status* status) {

@@ -865,9 +865,12 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return f.good() ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
 }
 
+std::string RunDirOf(const std::string& pin_path) {
+  return absl::StrCat("/tmp/", std::filesystem::path(pin_path).filename().string());
+}
+
 std::string DaemonConfig::control_socket() const {
-  return absl::StrCat("/tmp/", std::filesystem::path(pin_path).filename().string(),
-                      "/control.sock");
+  return absl::StrCat(RunDirOf(pin_path), "/control.sock");
 }
 
 std::string DaemonConfig::Text() const {
@@ -998,6 +1001,9 @@ absl::StatusOr<KernelTotals> ReadKernelTotals(const std::string& pin_path) {
 void RemovePins(const std::string& pin_path) {
   std::error_code ec;
   std::filesystem::remove_all(pin_path, ec);
+  if (!std::filesystem::path(pin_path).filename().empty()) {
+    std::filesystem::remove_all(RunDirOf(pin_path), ec);
+  }
 }
 
 }  // namespace tcflow::testing

@@ -232,10 +232,15 @@ struct KernelTotals {
   uint64_t flows_not_created = 0;
 };
 absl::StatusOr<KernelTotals> ReadKernelTotals(const std::string& pin_path);
+// The run directory (control socket, crash state) of a daemon pinning to `pin_path`:
+// /tmp/<the pin directory's name> (DaemonConfig::control_socket()).
+std::string RunDirOf(const std::string& pin_path);
+// Removes a daemon's pins and its run directory.
 void RemovePins(const std::string& pin_path);
 
-// A test's own bpffs pin directory: what an earlier, failed run left there is removed
-// first, and the directory goes again when this goes out of scope, also on failure.
+// A test's own bpffs pin directory (and the daemon's run directory that goes with it):
+// what an earlier, failed run left there is removed first, and both go again when this
+// goes out of scope, also on failure.
 class ScopedPinDir {
  public:
   explicit ScopedPinDir(std::string path) : path_(std::move(path)) { RemovePins(path_); }
