@@ -101,8 +101,8 @@ class CacheState {
   // Room for more entries (the mapping may move: no pointers into it survive this).
   absl::Status GrowEntries(size_t entry_capacity);
   // State files: gives entries [0, n) / outbox records [0, n) their pages now (fallocate, in
-  // 1 MiB steps), so that writing them later cannot fault on a full file system (a shared
-  // mapping would get SIGBUS there). False when the file system has no room: the caller
+  // 1 MiB steps), so that writing them later cannot fault on a full file system: a shared
+  // mapping would get SIGBUS there. False when the file system has no room: the caller
   // degrades (fewer flows, unprotected records) instead. Always true in anonymous memory.
   bool ReserveEntries(size_t n);
   bool ReserveOutbox(size_t n);

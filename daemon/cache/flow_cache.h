@@ -82,8 +82,8 @@ struct FlowCacheStats {
   // Durable caches: ended records that found the outbox full (sent, but a crash before the
   // send would lose them).
   uint64_t records_unprotected = 0;
-  // Durable caches: new flows that found no room in the state's file system (the cache
-  // ended another flow, or exported the increment at once, instead).
+  // Durable caches: new flows that found no room on the state's file system; the cache
+  // ended another flow, or exported the increment at once, instead.
   uint64_t storage_full = 0;
 
   uint64_t records_evicted() const {
