@@ -51,6 +51,7 @@ CacheState& CacheState::operator=(CacheState&& other) noexcept {
     reserved_entries_ = other.reserved_entries_;
     reserved_outbox_ = other.reserved_outbox_;
     reserve_failed_ = other.reserve_failed_;
+    reserve_unsupported_ = other.reserve_unsupported_;
     reserve_skipped_ = other.reserve_skipped_;
     base_ = other.base_;
     bytes_ = other.bytes_;
@@ -140,12 +141,19 @@ absl::Status CacheState::GrowEntries(size_t entry_capacity) {
 }
 
 bool CacheState::Reserve(size_t offset, size_t bytes) {
+  // A file system that cannot reserve (no fallocate) is written as it is: refusing every
+  // flow there would be worse than the fault a full one could cause.
+  if (reserve_unsupported_) return true;
   // After a failure (a full file system), try again only every 4096th time: a failing
   // fallocate costs far more than the merge it would serve.
   if (reserve_failed_ && ++reserve_skipped_ % 4096 != 0) return false;
   for (;;) {
     if (fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(bytes)) == 0) {
       reserve_failed_ = false;
+      return true;
+    }
+    if (errno == EOPNOTSUPP) {
+      reserve_unsupported_ = true;
       return true;
     }
     if (errno != EINTR) {

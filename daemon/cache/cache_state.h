@@ -131,6 +131,7 @@ class CacheState {
   size_t reserved_entries_ = 0;
   size_t reserved_outbox_ = 0;
   bool reserve_failed_ = false;
+  bool reserve_unsupported_ = false;  // the file system has no fallocate
   uint64_t reserve_skipped_ = 0;
   void* base_ = nullptr;
   size_t bytes_ = 0;
