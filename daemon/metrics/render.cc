@@ -296,6 +296,14 @@ void RenderMetrics(const PipelineSnapshot& p, const ProcessInfo& info, std::stri
     AppendLabel("reason", kEnd[i], &l);
     w.Sample("tcflow_flows_ended_total", l, p.flows_ended[i]);
   }
+  Counter(w, "tcflow_crash_state_unprotected_records_total",
+          "Records ended while the crash state could not hold them (outbox full, or no room "
+          "on its file system): a SIGKILL before their send loses them.",
+          p.crash_state_unprotected);
+  Counter(w, "tcflow_crash_state_storage_full_total",
+          "New flows the crash state's file system had no room for: the cache ended "
+          "another flow, or exported the increment at once.",
+          p.crash_state_storage_full);
   w.Family("tcflow_drain_duration_seconds", MetricType::kHistogram,
            "Time to drain the kernel tables into the flow cache.");
   w.Histogram("tcflow_drain_duration_seconds", {}, p.drain_duration.bounds(),

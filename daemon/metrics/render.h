@@ -56,6 +56,9 @@ struct PipelineSnapshot {
   uint64_t table_flows = 0, table_capacity = 0;
   uint64_t cache_flows = 0, cache_capacity = 0;
   std::array<uint64_t, 6> flows_ended = {};  // by FlowEndReason value; [0] unused
+  // The crash state (daemon/cache/cache_state.h): records ended while it could not hold
+  // them, and new flows its file system had no room for.
+  uint64_t crash_state_unprotected = 0, crash_state_storage_full = 0;
   Histogram drain_duration{DrainDurationBounds()};
   uint64_t drain_errors = 0;
   double last_drain_timestamp = 0;  // unix seconds; 0: no drain yet

@@ -116,6 +116,8 @@ TEST(RenderTest, EveryContractFamilyOnceWithHelpAndType) {
       {"tcflow_kernel_table_flows", "gauge"}, {"tcflow_kernel_table_capacity", "gauge"},
       {"tcflow_cache_flows", "gauge"}, {"tcflow_cache_capacity", "gauge"},
       {"tcflow_flows_ended_total", "counter"}, {"tcflow_drain_duration_seconds", "histogram"},
+      {"tcflow_crash_state_unprotected_records_total", "counter"},
+      {"tcflow_crash_state_storage_full_total", "counter"},
       {"tcflow_drain_errors_total", "counter"},
       {"tcflow_last_drain_timestamp_seconds", "gauge"},
       {"tcflow_export_records_total", "counter"}, {"tcflow_export_messages_total", "counter"},
@@ -145,6 +147,8 @@ TEST(RenderTest, EveryContractFamilyOnceWithHelpAndType) {
   EXPECT_EQ(s.at("tcflow_ipv6_extension_chain_depth_total{depth=\"deeper\"}"), "1");
   EXPECT_EQ(s.at("tcflow_parse_failures_total{reason=\"bad_ip_length\"}"), "8");
   EXPECT_EQ(s.at("tcflow_flows_ended_total{reason=\"end_of_flow\"}"), "30");
+  EXPECT_EQ(s.at("tcflow_crash_state_unprotected_records_total"), "7");
+  EXPECT_EQ(s.at("tcflow_crash_state_storage_full_total"), "5");
   EXPECT_EQ(s.at("tcflow_collector_up{collector=\"collector \\\"1\\\"\\\\n\"}"), "0");
   EXPECT_EQ(s.at("tcflow_build_info{version=\"0.1.0\",revision=\"unknown\"}"), "1");
   EXPECT_EQ(s.at("tcflow_config_reloads_total{result=\"error\"}"), "1");

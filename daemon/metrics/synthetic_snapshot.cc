@@ -82,6 +82,8 @@ PipelineSnapshot SyntheticSnapshot(int interfaces) {
   p.cache_flows = 3000;
   p.cache_capacity = 1000000;
   p.flows_ended = {0, 10, 20, 30, 40, 0};
+  p.crash_state_unprotected = 7;
+  p.crash_state_storage_full = 5;
   for (double d : {0.0002, 0.0007, 0.003, 0.003, 2.0}) p.drain_duration.Observe(d);
   p.last_drain_timestamp = 1795300000.125;
   for (int c = 0; c < 4; ++c) {

@@ -496,6 +496,8 @@ void Pipeline::SnapshotMetrics(metrics::PipelineSnapshot* out) {
   out->cache_capacity = cache_->options().max_flows;
   const cache::FlowCacheStats& cs = cache_->stats();
   std::copy(cs.records_ended.begin(), cs.records_ended.end(), out->flows_ended.begin());
+  out->crash_state_unprotected = cs.records_unprotected;
+  out->crash_state_storage_full = cs.storage_full;
   out->drain_duration = drain_duration_;
   out->drain_errors = totals_.drain_errors;
   out->last_drain_timestamp =
