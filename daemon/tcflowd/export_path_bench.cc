@@ -47,15 +47,6 @@ namespace {
 
 using bench::Median;
 
-long RssKb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return -1;
-}
-
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -235,10 +226,9 @@ int Main(int argc, char** argv) {
     cache::FlowCache& cache = with_state ? **durable_cache : anonymous_cache;
     std::vector<double> main_ms, worker_ms;
     absl::Mutex worker_mu;
-    ExportWorker worker([&](std::vector<FlowRecord>& batch, uint64_t sent_position) {
+    ExportWorker worker([&](std::vector<FlowRecord>& batch) {
       const absl::Time w0 = absl::Now();
       (*exporters).Export(batch, w0);
-      cache.MarkSent(sent_position);
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - w0);
       absl::MutexLock lock(&worker_mu);
       worker_ms.push_back(ms);
@@ -272,7 +262,7 @@ int Main(int argc, char** argv) {
         });
         handed = to;
       } else {
-        worker.Submit(&ended, to);
+        worker.Submit(&ended);
       }
       main_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0 - res->grace_wait));
     }
@@ -302,11 +292,11 @@ int Main(int argc, char** argv) {
 
   // Resident memory with 100,000 flows in the cache (a fresh cache of the default size).
   {
-    const long rss0 = RssKb();
+    const long rss0 = bench::ResidentKb();
     cache::FlowCache fresh(cache::FlowCacheOptions{});
     bench::FillCurrentHalf(d, std::min<uint32_t>(flows, 100000));
     auto res = d->Drain([&](absl::Span<const FlowRecord> b) { fresh.MergeBatch(b, &ended); });
-    const long rss1 = RssKb();
+    const long rss1 = bench::ResidentKb();
     std::printf("flow cache (default max_flows %zu) holding %zu flows: +%ld kB resident "
                 "(process %ld kB)\n", cache::FlowCacheOptions{}.max_flows, fresh.size(),
                 rss1 - rss0, rss1);

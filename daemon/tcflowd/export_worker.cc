@@ -42,13 +42,12 @@ void ExportWorker::SubmitJob(Job job) {
   EnqueueBatch(std::move(item));
 }
 
-void ExportWorker::Submit(std::vector<FlowRecord>* records, uint64_t tag) {
+void ExportWorker::Submit(std::vector<FlowRecord>* records) {
   if (records->empty()) return;
   absl::MutexLock lock(&mu_);
   WaitForRoom();  // a batch that finished meanwhile leaves its vector in spares_
   Item item;
   item.batch.swap(*records);
-  item.tag = tag;
   if (!spares_.empty()) {
     records->swap(spares_.back());
     spares_.pop_back();
@@ -97,7 +96,7 @@ void ExportWorker::Run() {
     {
       absl::MutexLock run(&run_mu_);
       if (is_batch) {
-        export_batch_(item.batch, item.tag);
+        export_batch_(item.batch);
       } else {
         item.job();
       }

@@ -18,7 +18,6 @@
 #define TCFLOW_DAEMON_TCFLOWD_EXPORT_WORKER_H_
 
 #include <cstddef>
-#include <cstdint>
 #include <deque>
 #include <functional>
 #include <thread>
@@ -32,8 +31,7 @@ namespace tcflow::tcflowd {
 class ExportWorker {
  public:
   using Job = std::function<void()>;
-  // A batch and the tag it was submitted with.
-  using BatchJob = std::function<void(std::vector<FlowRecord>&, uint64_t)>;
+  using BatchJob = std::function<void(std::vector<FlowRecord>&)>;
 
   // `export_batch` runs on the worker thread for every submitted batch.
   explicit ExportWorker(BatchJob export_batch, size_t max_pending = 2);
@@ -45,7 +43,7 @@ class ExportWorker {
   // Hands the records over (*records comes back empty, usually with the capacity of an
   // earlier batch, so the steady state allocates nothing). Blocks while max_pending
   // batches are not yet exported.
-  void Submit(std::vector<FlowRecord>* records, uint64_t tag = 0);
+  void Submit(std::vector<FlowRecord>* records);
   // Queues `job` behind what is queued.
   void Post(Job job);
   // Like Post(), but `job` exports a batch of its own (records it finds elsewhere, e.g. in
@@ -68,7 +66,6 @@ class ExportWorker {
   struct Item {
     Job job;                        // or, when empty, a batch:
     std::vector<FlowRecord> batch;
-    uint64_t tag = 0;
     bool counts = false;  // a batch, or a SubmitJob() job
   };
   void Run();

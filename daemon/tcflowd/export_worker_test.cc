@@ -22,7 +22,7 @@ FlowRecord Rec(uint64_t packets) {
 TEST(ExportWorkerTest, RunsBatchesAndJobsInOrderExactlyOnce) {
   std::vector<uint64_t> seen;  // only touched by the worker, read after WaitIdle
   std::vector<int> jobs_at;    // how many records had been seen when each job ran
-  ExportWorker worker([&](std::vector<FlowRecord>& batch, uint64_t) {
+  ExportWorker worker([&](std::vector<FlowRecord>& batch) {
     for (const FlowRecord& r : batch) seen.push_back(r.packets);
   });
   std::vector<FlowRecord> ended;
@@ -48,7 +48,7 @@ TEST(ExportWorkerTest, SubmitWaitsWhenBatchesPileUp) {
   absl::Notification release;
   std::atomic<int> exported{0};
   ExportWorker worker(
-      [&](std::vector<FlowRecord>& batch, uint64_t) {
+      [&](std::vector<FlowRecord>& batch) {
         release.WaitForNotification();
         exported += static_cast<int>(batch.size());
       },
@@ -76,7 +76,7 @@ TEST(ExportWorkerTest, LockedExcludesJobsAndDestructorFinishesTheQueue) {
   std::atomic<int> overlaps{0};
   int total = 0;
   {
-    ExportWorker worker([&](std::vector<FlowRecord>& batch, uint64_t) {
+    ExportWorker worker([&](std::vector<FlowRecord>& batch) {
       in_job = true;
       absl::SleepFor(absl::Microseconds(200));
       total += static_cast<int>(batch.size());

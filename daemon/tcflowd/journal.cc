@@ -26,8 +26,6 @@ struct KeyBytes {
   }
 };
 
-constexpr uint64_t kMinCompactBytes = 64ull << 20;
-
 // The first format's entry is a block of one record with count 0.
 static_assert(sizeof(FlowJournal::Entry) ==
               sizeof(FlowJournal::BlockHeader) + sizeof(FlowRecord));
@@ -150,12 +148,6 @@ std::vector<FlowRecord> FlowJournal::Replay(absl::Span<const Entry> entries) {
 }
 
 void FlowJournal::Append(uint32_t kind, absl::Span<const FlowRecord> records) {
-  if (records.empty()) return;
-  absl::MutexLock lock(&mu_);
-  AppendLocked(kind, records);
-}
-
-void FlowJournal::AppendLocked(uint32_t kind, absl::Span<const FlowRecord> records) {
   // Blocks of at most 2^16 records: a block is one writev, and a huge one would be torn
   // more often by a kill in the middle (its whole records are still kept, see Open()).
   constexpr size_t kMaxBlock = 1 << 16;
@@ -187,51 +179,6 @@ void FlowJournal::AppendLocked(uint32_t kind, absl::Span<const FlowRecord> recor
     }
     records.remove_prefix(n);
   }
-}
-
-bool FlowJournal::NeedsCompaction(size_t cached_flows) const {
-  absl::MutexLock lock(&mu_);
-  return bytes_ > kMinCompactBytes + 4 * cached_flows * sizeof(Entry);
-}
-
-absl::Status FlowJournal::Compact(
-    absl::FunctionRef<void(absl::FunctionRef<void(const FlowRecord&)>)> for_each) {
-  absl::MutexLock lock(&mu_);
-  const std::string tmp = path_ + ".new";
-  int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat("journal compaction: ", std::strerror(errno)));
-  std::swap(fd, fd_);
-  const uint64_t old_bytes = bytes_;
-  bytes_ = 0;
-  std::vector<FlowRecord> chunk;
-  for_each([&](const FlowRecord& r) {
-    chunk.push_back(r);
-    if (chunk.size() == 4096) {
-      AppendLocked(kMerged, chunk);
-      chunk.clear();
-    }
-  });
-  AppendLocked(kMerged, chunk);
-  if (rename(tmp.c_str(), path_.c_str()) != 0) {
-    // Keep the old journal (still complete); drop the new one.
-    std::swap(fd, fd_);
-    close(fd);
-    unlink(tmp.c_str());
-    bytes_ = old_bytes;
-    return absl::InternalError(absl::StrCat("journal compaction: ", std::strerror(errno)));
-  }
-  close(fd);
-  ++compactions_;
-  return absl::OkStatus();
-}
-
-absl::Status FlowJournal::Clear() {
-  absl::MutexLock lock(&mu_);
-  if (ftruncate(fd_, 0) != 0 || lseek(fd_, 0, SEEK_SET) != 0) {
-    return absl::InternalError(absl::StrCat("journal: ", std::strerror(errno)));
-  }
-  bytes_ = 0;
-  return absl::OkStatus();
 }
 
 }  // namespace tcflow::tcflowd

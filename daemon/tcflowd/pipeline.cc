@@ -122,10 +122,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(const Loader& loader,
   if (absl::Status s = p->ArmTimer(config.drain_interval); !s.ok()) return s;
   p->RefreshInterfaces();
   p->worker_ = std::make_unique<ExportWorker>(
-      [raw = p.get()](std::vector<FlowRecord>& batch, uint64_t sent_position) {
-        raw->ExportBatch(batch);
-        raw->cache_->MarkSent(sent_position);  // a no-op without crash state
-      });
+      [raw = p.get()](std::vector<FlowRecord>& batch) { raw->ExportBatch(batch); });
   p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
   return p;
 }
@@ -308,13 +305,14 @@ void Pipeline::ExportEnded() {
     }
     return;
   }
+  // Without a crash state the records are in ended_ only.
   if (ended_.empty()) return;
   if (worker_ == nullptr) {
     ExportBatch(ended_);
     ended_.clear();
     return;
   }
-  worker_->Submit(&ended_, sent_position);
+  worker_->Submit(&ended_);
 }
 
 void Pipeline::ExportBatch(absl::Span<const FlowRecord> batch) {

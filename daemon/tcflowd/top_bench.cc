@@ -28,15 +28,6 @@
 namespace tcflow::tcflowd {
 namespace {
 
-long RssKb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return -1;
-}
-
 double Ms(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
@@ -96,9 +87,9 @@ int Main(int argc, char** argv) {
   };
   TopQuery query;
   query.n = 20;
-  const long rss_before = RssKb();
+  const long rss_before = bench::ResidentKb();
   cache.EnableWindow(true);
-  const long rss_after = RssKb();
+  const long rss_after = bench::ResidentKb();
   const auto some = absl::MakeConstSpan(records).subspan(0, std::min<size_t>(10'000, flows));
 
   std::vector<double> dump_ms, total_ms, rate_ms, rate10k_ms, clear_ms, on_ms, off_ms;

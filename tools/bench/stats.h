@@ -1,9 +1,13 @@
-// Summaries of repeated measurements, shared by the benchmark programs.
+// Summaries of repeated measurements, and the process's memory, shared by the benchmark
+// programs.
 
 #ifndef TCFLOW_TOOLS_BENCH_STATS_H_
 #define TCFLOW_TOOLS_BENCH_STATS_H_
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <vector>
 
 namespace tcflow::bench {
@@ -18,6 +22,16 @@ inline double Median(std::vector<double> v) {
 // The smallest sample; 0 for no samples.
 inline double Min(const std::vector<double>& v) {
   return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
+}
+
+// This process's resident memory in kB (VmRSS), or -1.
+inline long ResidentKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
 }
 
 }  // namespace tcflow::bench
