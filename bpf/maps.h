@@ -94,17 +94,18 @@ struct {
 #define TCFLOW_KEY_WORDS_V4 (sizeof(struct tcflow_index_key_v4) / 8)
 #define TCFLOW_KEY_WORDS_V6 (sizeof(struct tcflow_index_key_v6) / 8)
 
-/* `slot` is the index in tcflow_slots (the half's base included). */
+/* `slot` is the index in tcflow_slots (the half's base included). Entries are 64 bytes so
+ * that addressing one is a shift, not a multiply, on the probe's critical path; the IPv6
+ * key fills its 64 bytes, so its slot indexes sit in an array of their own. No `valid` flag:
+ * a never-written entry is all zero, and no packet's key word 1 is (its ifindex is not 0). */
 struct tcflow_cache_v4 {
   __u64 key[TCFLOW_KEY_WORDS_V4];
   __u32 slot;
-  __u32 valid;
+  __u32 unused[5];
 };
 
 struct tcflow_cache_v6 {
   __u64 key[TCFLOW_KEY_WORDS_V6];
-  __u32 slot;
-  __u32 valid;
 };
 
 struct tcflow_pcpu {
@@ -120,6 +121,7 @@ struct tcflow_pcpu {
   struct tcflow_event btf_event;
   struct tcflow_cache_v4 v4[TCFLOW_CACHE_V4];
   struct tcflow_cache_v6 v6[TCFLOW_CACHE_V6];
+  __u32 v6_slot[TCFLOW_CACHE_V6];
 };
 
 struct {

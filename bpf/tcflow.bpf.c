@@ -350,40 +350,44 @@ static __always_inline int tcflow_size_bucket(__u64 n) {
 #endif
 
 /*
- * The existing-flow fast path: the common packet (one wire packet, no VLAN tag, IPv4 without
- * options and not a fragment, or IPv6 without extension headers; TCP, UDP, ICMP or ICMPv6
- * other than neighbour discovery; every header in the linear data and inside the IP length)
- * of a flow whose entry is in this CPU's flow cache. It parses only what such a packet has,
- * straight into the cache's key words in registers, and on a hit meters the slot and adds
- * the stats the general path would add for the same packet (the datapath tests check the two
- * paths leave identical records and stats). Anything else, or a miss, returns 0 before it
- * writes anything, and the general path handles the packet from scratch.
+ * The existing-flow fast path. The common packet of a known flow: one wire packet, no VLAN
+ * tag, IPv4 without options and not a fragment, or IPv6 with at most two hop-by-hop,
+ * destination, routing or fragment headers; TCP, UDP, ICMP or ICMPv6 other than neighbour
+ * discovery; every header in the linear data and inside the IP length; the flow's entry in
+ * this CPU's flow cache. It parses only what such a packet has, straight into the cache's
+ * key words in registers, and on a hit meters the slot and adds the stats the general path
+ * would add for the same packet (//tests:datapath_test runs every frame twice and checks the
+ * two runs add the same). Anything else, or a miss, returns 0 before it writes anything, and
+ * the general path handles the packet from scratch.
+ *
+ * It calls no helper (tcflow_handle calls the ones it needs first) and keeps what it parsed
+ * in few registers (`ext` packs the chain): BPF has ten, and every value that does not fit
+ * is spilled to the stack and loaded back.
  */
-/* What the fast path parsed, beside the key words. */
-struct tcflow_fast_pkt {
-  __u32 ip_len;
-  __u32 ttl;
-  __u32 tcp_flags;
-  __u32 icmp6_type; /* 256: not ICMPv6 */
-  __u32 ext_bitmap;
-  __u32 frag_id;
-  __u32 ext;        /* depth | kind0 << 8 | kind1 << 16 | is_fragment << 24 */
-};
+
+/* tcflow_fast's `ext` word: chain depth, the kinds (enum tcflow_ext_header) of the first two
+ * headers, whether a fragment header was seen, and the IE 64 bitmap in the high half. */
+#define TCFLOW_FX_DEPTH(ext) ((__u32)(ext)&0xff)
+#define TCFLOW_FX_KIND(ext, i) (((__u32)(ext) >> (8 + 8 * (i))) & 7)
+#define TCFLOW_FX_FRAGMENT (1u << 24)
+#define TCFLOW_FX_BITMAP(ext) ((__u32)((ext) >> 32))
+#define TCFLOW_FX_HEADER(i, kind, ie64) \
+  (1 | (__u64)(kind) << (8 + 8 * (i)) | (__u64)(ie64) << 32)
 
 /*
- * A fast-path packet whose flow is in this CPU's cache: meters the slot (owned by this CPU:
- * plain stores) as tcflow_meter would and adds the stats tcflow_handle/tcflow_count_ip would.
- * Returns 0 on a miss, having written nothing. `ipver` is a constant at each call.
+ * A parsed fast-path packet: probes this CPU's flow cache with its key words and, on a hit,
+ * meters the slot (owned by this CPU: plain stores) as tcflow_meter would and adds the stats
+ * tcflow_general/tcflow_count_ip would. Returns 0 on a miss, having written nothing. `ipver`
+ * is a constant at each call; for IPv4, wa holds both addresses and s1/d0/d1 are unused.
  */
 static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflow_pcpu *pc,
-                                           __u8 dir, __u32 ipver, __u32 proto, __u64 gen,
-                                           __u64 w1, __u64 wa, __u64 s1, __u64 d0, __u64 d1,
-                                           __u64 wp, __u64 wm,
-                                           const struct tcflow_fast_pkt *k) {
-  /* The slot index is passed to the look-up where it lies, in the cache entry: copying it
-   * to the stack first would put a store-to-load forwarding in the critical path. */
+                                           __u8 dir, __u32 ipver, __u64 gen, __u64 w1,
+                                           __u64 wa, __u64 s1, __u64 d0, __u64 d1, __u64 wp,
+                                           __u64 wm, __u32 ip_len, __u32 ttl, __u32 tcp_flags,
+                                           __u64 ext, __u32 frag_id) {
+  /* The slot index is passed to the look-up where it lies, in the cache: copying it to the
+   * stack first would put a store-to-load forwarding in the critical path. */
   const __u32 *slot_i;
-  /* No `valid` test: a never-written entry is all zero, and wm's owner byte never is. */
   if (ipver == 4) {
     struct tcflow_cache_v4 *c =
         &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
@@ -392,45 +396,48 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
       return 0;
     slot_i = &c->slot;
   } else {
-    struct tcflow_cache_v6 *c = &pc->v6[(tcflow_fold(w1 ^ wa ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) &
-                                        (TCFLOW_CACHE_V6 - 1)];
+    const __u32 h = (tcflow_fold(w1 ^ wa ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1);
+    struct tcflow_cache_v6 *c = &pc->v6[h];
     if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ s1) |
          (c->key[4] ^ d0) | (c->key[5] ^ d1) | (c->key[6] ^ wp) | (c->key[7] ^ wm)) != 0)
       return 0;
-    slot_i = &c->slot;
+    slot_i = &pc->v6_slot[h];
   }
   struct tcflow_slot *s = bpf_map_lookup_elem(&tcflow_slots, slot_i);
   if (!s) return 0;
   if (TCFLOW_BENCH_FAST_CUT == 2) return 1;
 
   struct tcflow_flow_stats *fs = &s->stats;
-  const __u64 now = tcflow_now(pc);
-  const __u32 ip_len = k->ip_len, ttl = k->ttl;
+  const __u64 now = pc->clock_ns; /* current: tcflow_handle checked the jiffies */
   fs->packets += 1;
   fs->bytes += ip_len;
   if (fs->last_seen_ns < now) fs->last_seen_ns = now;
-  if (k->tcp_flags & ~fs->tcp_flags) fs->tcp_flags |= k->tcp_flags;
+  if (tcp_flags & ~fs->tcp_flags) fs->tcp_flags |= tcp_flags;
   if (ttl < fs->min_ttl) fs->min_ttl = ttl;
   if (ttl > fs->max_ttl) fs->max_ttl = ttl;
-  const __u32 depth = k->ext & 0xff;
+  const __u32 depth = TCFLOW_FX_DEPTH(ext);
   if (ipver == 6 && depth) {
-    if (k->ext_bitmap & ~fs->ext_hdr_bitmap) fs->ext_hdr_bitmap |= k->ext_bitmap;
+    const __u32 bitmap = TCFLOW_FX_BITMAP(ext);
+    if (bitmap & ~fs->ext_hdr_bitmap) fs->ext_hdr_bitmap |= bitmap;
     if (depth > fs->ext_hdr_depth) fs->ext_hdr_depth = depth;
-    if ((k->ext >> 24) && !fs->frag_id) fs->frag_id = k->frag_id;
+    if ((ext & TCFLOW_FX_FRAGMENT) && !fs->frag_id) fs->frag_id = frag_id;
   }
 
   if (TCFLOW_BENCH_FAST_CUT == 3) return 1;
+  const __u32 proto = (__u32)(wm >> 32) & 0xff;
   st->packets[dir & 1] += 1;
   st->bytes[dir & 1] += ip_len;
   st->ip_packets[ipver == 6] += 1;
-  st->protocol[proto & 0xff] += 1;
+  st->protocol[proto] += 1;
   st->size_hist[tcflow_size_bucket(ip_len)] += 1;
   if (ipver == 6) {
-    if (k->icmp6_type < 256) st->icmp6_type[k->icmp6_type & 0xff] += 1;
+    /* ICMPv6 of a first fragment or none: the type is the high byte of the dst port. */
+    if (proto == IPPROTO_ICMPV6_ && !(wm >> 48 & TCFLOW_KEY_NON_FIRST_FRAGMENT))
+      st->icmp6_type[(wp >> 24) & 0xff] += 1;
     st->ext_chain_depth[depth & 3] += 1;
     if (depth) {
-      st->ext_hdr[(k->ext >> 8) & 7] += 1;
-      if (depth > 1) st->ext_hdr[(k->ext >> 16) & 7] += 1;
+      st->ext_hdr[TCFLOW_FX_KIND(ext, 0)] += 1;
+      if (depth > 1) st->ext_hdr[TCFLOW_FX_KIND(ext, 1)] += 1;
     }
   }
   return 1;
@@ -444,141 +451,124 @@ static __always_inline __u64 tcflow_fast_ports(__u8 *l4, __u32 proto) {
   return (__u32)(((__u32)l4[0] << 8) | l4[1]) << 16;
 }
 
-/*
- * The existing-flow fast path: the common packet (one wire packet, no VLAN tag, IPv4 without
- * options and not a fragment, or IPv6 with at most two hop-by-hop/destination/routing/
- * fragment headers; TCP, UDP, ICMP or ICMPv6 other than neighbour discovery; every header in
- * the linear data and inside the IP length) of a flow whose entry is in this CPU's flow
- * cache. It parses only what such a packet has, straight into the cache's key words, and on
- * a hit meters the slot and adds the stats the general path would add for the same packet
- * (//tests:datapath_test runs every frame twice and checks the two runs add the same).
- * Anything else, or a miss, returns 0 before it writes anything, and the general path
- * handles the packet from scratch.
- */
+/* The fast path's IPv4 packet (Ethernet + 20 + 8 bytes are in the linear data). */
+static __always_inline int tcflow_fast_v4(struct __sk_buff *skb, __u8 *ip, void *data_end,
+                                          __u8 dir, struct tcflow_stats *st,
+                                          struct tcflow_pcpu *pc, __u64 gen, __u64 wm0) {
+  if (ip[0] != 0x45) return 0;                          /* options (or not v4) */
+  if (*(__u16 *)(ip + 6) & bpf_htons(0x3fff)) return 0; /* a fragment */
+  __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 2));
+  const __u32 frame_ip = skb->len - 14;
+  if (frame_ip < ip_len) ip_len = frame_ip;
+  const __u32 proto = ip[9];
+  __u8 *l4 = ip + 20;
+  __u32 tcp_flags = 0;
+  if (proto == IPPROTO_TCP) {
+    if ((void *)(l4 + 20) > data_end || ip_len < 20 + 20) return 0;
+    tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
+  } else if (proto == IPPROTO_UDP || proto == IPPROTO_ICMP) {
+    if (ip_len < 20 + 8) return 0; /* (the data holds 8 bytes: checked by the caller) */
+  } else {
+    return 0;
+  }
+  if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
+  const __u64 w1 = (__u64)skb->ifindex |
+                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
+  return tcflow_fast_hit(st, pc, dir, 4, gen, w1, *(__u64 *)(ip + 12), 0, 0, 0,
+                         tcflow_fast_ports(l4, proto), wm0 | (__u64)proto << 32, ip_len, ip[8],
+                         tcp_flags, 0, 0);
+}
+
+/* The fast path's IPv6 packet (Ethernet + 40 + 8 bytes are in the linear data). */
+static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void *data_end,
+                                          __u8 dir, struct tcflow_stats *st,
+                                          struct tcflow_pcpu *pc, __u64 gen, __u64 wm0) {
+  if ((ip[0] & 0xf0) != 0x60) return 0;
+  __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 4));
+  if (ip_len == 0) return 0; /* jumbogram / BIG TCP */
+  ip_len += 40;
+  const __u32 frame_ip = skb->len - 14;
+  if (frame_ip < ip_len) ip_len = frame_ip;
+  __u32 nh = ip[6];
+  __u32 off = 40; /* of the next header, from ip */
+  __u64 ext = 0;
+  __u32 frag_id = 0;
+  __u64 key_flags = 0;
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    if (nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_) break;
+    __u8 *h = ip + off;
+    if ((void *)(h + 8) > data_end || off + 8 > ip_len) return 0;
+    __u32 len;
+    if (nh == IPPROTO_FRAGMENT_) {
+      frag_id = bpf_ntohl(*(__u32 *)(h + 4));
+      if (*(__u16 *)(h + 2) & bpf_htons(0xfff8)) { /* a later fragment: no ports */
+        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_FRAGMENT, TCFLOW_IE64_FRA1) | TCFLOW_FX_FRAGMENT;
+        key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
+        nh = h[0];
+        break;
+      }
+      ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_FRAGMENT, TCFLOW_IE64_FRA0) | TCFLOW_FX_FRAGMENT;
+      len = 8;
+    } else {
+      if (nh == IPPROTO_HOPOPTS_)
+        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_HOP_BY_HOP, TCFLOW_IE64_HOP);
+      else if (nh == IPPROTO_DSTOPTS_)
+        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_DEST_OPTIONS, TCFLOW_IE64_DST);
+      else if (nh == IPPROTO_ROUTING_)
+        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_ROUTING, TCFLOW_IE64_RH);
+      else
+        return 0; /* AH, ESP, mobility, or anything else: general path */
+      len = ((__u32)h[1] + 1) * 8;
+    }
+    nh = h[0];
+    off += len;
+    if (off > ip_len) return 0;
+  }
+  if (tcflow_cfg_ext_alert_depth && TCFLOW_FX_DEPTH(ext) > tcflow_cfg_ext_alert_depth) return 0;
+  __u64 wp = 0;
+  __u32 tcp_flags = 0;
+  if (!key_flags) {
+    __u8 *l4 = ip + off;
+    if ((void *)(l4 + 8) > data_end) return 0;
+    if (nh == IPPROTO_TCP) {
+      if ((void *)(l4 + 20) > data_end || off + 20 > ip_len) return 0;
+      tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
+    } else if (nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_) {
+      if (off + 8 > ip_len) return 0;
+      /* Neighbour discovery raises events: the general path does that. */
+      if (nh == IPPROTO_ICMPV6_ && l4[0] >= 133 && l4[0] <= 137) return 0;
+    } else {
+      return 0;
+    }
+    wp = tcflow_fast_ports(l4, nh);
+  }
+  if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
+  const __u64 w1 = (__u64)skb->ifindex |
+                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
+  return tcflow_fast_hit(st, pc, dir, 6, gen, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
+                         *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
+                         wm0 | (__u64)nh << 32 | key_flags << 48, ip_len, ip[7], tcp_flags,
+                         ext, frag_id);
+}
+
 static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct tcflow_stats *st,
-                                       struct tcflow_control *ctl, struct tcflow_pcpu *pc) {
+                                       struct tcflow_pcpu *pc, __u64 gen, __u32 cpu) {
   void *data = (void *)(long)skb->data;
   void *data_end = (void *)(long)skb->data_end;
   __u8 *eth = data;
 
   if ((void *)(eth + 14 + 20 + 8) > data_end) return 0; /* Ethernet + IPv4 + UDP */
   if (skb->vlan_present) return 0;
-  const __u16 eproto = *(__u16 *)(eth + 12);
-  const __u32 frame_ip = skb->len - 14;
-  const __u32 cpu = bpf_get_smp_processor_id();
-  if (cpu >= 255) return 0; /* shared slots (owner 0) take atomics: general path */
-  /* The cache entry's key: generation, interfaces, addresses, ports, then mark, protocol,
-   * direction, key flags and owner (the layout of tcflow_index_key_v4/_v6). */
-  const __u64 gen = *(volatile __u64 *)&ctl->generation;
-  const __u64 w1 = (__u64)skb->ifindex |
-                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
+  /* Key word 4: mark, protocol (added later), direction, key flags (later), owner. */
   const __u64 wm0 = (tcflow_cfg_key_mark ? (__u64)skb->mark : 0) | (__u64)dir << 40 |
                     (__u64)(cpu + 1) << 56;
-  struct tcflow_fast_pkt k;
-  k.tcp_flags = 0;
-  k.icmp6_type = 256;
-  k.ext_bitmap = 0;
-  k.frag_id = 0;
-  k.ext = 0;
-
-  if (eproto == bpf_htons(ETH_P_IP)) {
-    __u8 *ip = eth + 14;
-    if (ip[0] != 0x45) return 0;              /* options (or not v4): general path */
-    if (*(__u16 *)(ip + 6) & bpf_htons(0x3fff)) return 0; /* a fragment */
-    __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 2));
-    if (frame_ip < ip_len) ip_len = frame_ip;
-    const __u32 proto = ip[9];
-    __u8 *l4 = ip + 20;
-    if (proto == IPPROTO_TCP) {
-      if ((void *)(l4 + 20) > data_end || ip_len < 20 + 20) return 0;
-      k.tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
-    } else if (proto == IPPROTO_UDP || proto == IPPROTO_ICMP) {
-      if (ip_len < 20 + 8) return 0; /* (the data holds 8 bytes: checked above) */
-    } else {
-      return 0;
-    }
-    if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
-    k.ip_len = ip_len;
-    k.ttl = ip[8];
-    return tcflow_fast_hit(st, pc, dir, 4, proto, gen, w1, *(__u64 *)(ip + 12), 0, 0, 0,
-                           tcflow_fast_ports(l4, proto), wm0 | (__u64)proto << 32, &k);
-  }
+  const __u16 eproto = *(__u16 *)(eth + 12);
+  if (eproto == bpf_htons(ETH_P_IP))
+    return tcflow_fast_v4(skb, eth + 14, data_end, dir, st, pc, gen, wm0);
   if (eproto != bpf_htons(ETH_P_IPV6)) return 0;
-
-  __u8 *ip = eth + 14;
-  if ((void *)(ip + 40 + 8) > data_end) return 0;
-  if ((ip[0] & 0xf0) != 0x60) return 0;
-  __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 4));
-  if (ip_len == 0) return 0; /* jumbogram / BIG TCP */
-  ip_len += 40;
-  if (frame_ip < ip_len) ip_len = frame_ip;
-  __u32 proto = ip[6];
-  __u8 *l4 = ip + 40;
-  __u32 l4_off = 40, key_flags = 0;
-#pragma unroll
-  for (int i = 0; i < 2; i++) {
-    if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMPV6_) break;
-    __u8 *h = l4;
-    __u32 len, kind;
-    if ((void *)(h + 8) > data_end || l4_off + 8 > ip_len) return 0;
-    if (proto == IPPROTO_HOPOPTS_) {
-      kind = TCFLOW_EXT_HOP_BY_HOP;
-      k.ext_bitmap |= TCFLOW_IE64_HOP;
-      len = ((__u32)h[1] + 1) * 8;
-    } else if (proto == IPPROTO_DSTOPTS_) {
-      kind = TCFLOW_EXT_DEST_OPTIONS;
-      k.ext_bitmap |= TCFLOW_IE64_DST;
-      len = ((__u32)h[1] + 1) * 8;
-    } else if (proto == IPPROTO_ROUTING_) {
-      kind = TCFLOW_EXT_ROUTING;
-      k.ext_bitmap |= TCFLOW_IE64_RH;
-      len = ((__u32)h[1] + 1) * 8;
-    } else if (proto == IPPROTO_FRAGMENT_) {
-      kind = TCFLOW_EXT_FRAGMENT;
-      k.frag_id = bpf_ntohl(*(__u32 *)(h + 4));
-      k.ext |= 1u << 24;
-      len = 8;
-      if (*(__u16 *)(h + 2) & bpf_htons(0xfff8)) { /* a later fragment: no ports */
-        k.ext_bitmap |= TCFLOW_IE64_FRA1;
-        key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
-      } else {
-        k.ext_bitmap |= TCFLOW_IE64_FRA0;
-      }
-    } else {
-      return 0; /* AH, ESP, mobility, or anything else: general path */
-    }
-    k.ext = (k.ext + 1) | kind << (8 + 8 * i);
-    proto = h[0];
-    if (key_flags) break;
-    if (l4_off + len > ip_len) return 0;
-    l4_off += len;
-    l4 = h + len;
-  }
-  if (tcflow_cfg_ext_alert_depth && (k.ext & 0xff) > tcflow_cfg_ext_alert_depth) return 0;
-  __u64 wp = 0;
-  if (!key_flags) {
-    if ((void *)(l4 + 8) > data_end) return 0;
-    if (proto == IPPROTO_TCP) {
-      if ((void *)(l4 + 20) > data_end || l4_off + 20 > ip_len) return 0;
-      k.tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
-    } else if (proto == IPPROTO_UDP || proto == IPPROTO_ICMPV6_) {
-      if (l4_off + 8 > ip_len) return 0;
-      if (proto == IPPROTO_ICMPV6_) {
-        k.icmp6_type = l4[0];
-        /* Neighbour discovery raises events: the general path does that. */
-        if (k.icmp6_type >= 133 && k.icmp6_type <= 137) return 0;
-      }
-    } else {
-      return 0;
-    }
-    wp = tcflow_fast_ports(l4, proto);
-  }
-  if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
-  k.ip_len = ip_len;
-  k.ttl = ip[7];
-  return tcflow_fast_hit(st, pc, dir, 6, proto, gen, w1, *(__u64 *)(ip + 8),
-                         *(__u64 *)(ip + 16), *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
-                         wm0 | (__u64)proto << 32 | (__u64)key_flags << 48, &k);
+  if ((void *)(eth + 14 + 40 + 8) > data_end) return 0;
+  return tcflow_fast_v6(skb, eth + 14, data_end, dir, st, pc, gen, wm0);
 }
 
 /*
@@ -649,8 +639,8 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
     struct tcflow_cache_v4 *c = 0;
     if (tcflow_cfg_flow_cache) {
       c = &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
-      if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) |
-                       (c->key[3] ^ wp) | (c->key[4] ^ wm)) == 0) {
+      if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ wp) |
+           (c->key[4] ^ wm)) == 0) {
         __u32 i = c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
@@ -682,19 +672,19 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
       c->key[3] = wp;
       c->key[4] = wm;
       c->slot = half_base + slot_i;
-      c->valid = 1;
     }
     if (v) goto existing;
     goto events;
   } else {
     const __u64 s0 = p->src6[0], s1 = p->src6[1], d0 = p->dst6[0], d1 = p->dst6[1];
     struct tcflow_cache_v6 *c = 0;
+    __u32 ch = 0;
     if (tcflow_cfg_flow_cache) {
-      c = &pc->v6[(tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1)];
-      if (c->valid && ((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ s0) |
-                       (c->key[3] ^ s1) | (c->key[4] ^ d0) | (c->key[5] ^ d1) |
-                       (c->key[6] ^ wp) | (c->key[7] ^ wm)) == 0) {
-        __u32 i = c->slot;
+      ch = (tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1);
+      c = &pc->v6[ch];
+      if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ s0) | (c->key[3] ^ s1) |
+           (c->key[4] ^ d0) | (c->key[5] ^ d1) | (c->key[6] ^ wp) | (c->key[7] ^ wm)) == 0) {
+        __u32 i = pc->v6_slot[ch];
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
       }
@@ -730,8 +720,7 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
       c->key[5] = d1;
       c->key[6] = wp;
       c->key[7] = wm;
-      c->slot = half_base + slot_i;
-      c->valid = 1;
+      pc->v6_slot[ch] = half_base + slot_i;
     }
     if (v) goto existing;
     goto events;
@@ -760,8 +749,19 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
   struct tcflow_pcpu *pc = bpf_map_lookup_elem(&tcflow_pcpu, &zero);
   if (!st || !ctl || !pc) return TCFLOW_VERDICT; /* cannot happen: 1-element arrays */
 
-  if (tcflow_cfg_flow_cache && skb->gso_segs <= 1 && tcflow_fast(skb, dir, st, ctl, pc))
-    return TCFLOW_VERDICT;
+  if (tcflow_cfg_flow_cache) {
+    /* Every helper the fast path needs is called here, first: a helper call clobbers r0-r5,
+     * so values live across one get spilled to the stack. The verifier inlines these two,
+     * but clang cannot know that. With the jiffies unchanged the CPU's cached clock is
+     * current; on a new tick the general path reads the clock again (once per tick per
+     * CPU), so the fast path never calls a helper. Slots of CPUs >= 255 are shared (owner 0)
+     * and take atomic adds: general path. */
+    const __u32 cpu = bpf_get_smp_processor_id();
+    const __u64 jiffies = bpf_jiffies64();
+    if (jiffies == pc->clock_jiffies && cpu < 255 && skb->gso_segs <= 1 &&
+        tcflow_fast(skb, dir, st, pc, *(volatile __u64 *)&ctl->generation, cpu))
+      return TCFLOW_VERDICT;
+  }
   tcflow_general(skb, dir);
   return TCFLOW_VERDICT;
 }

@@ -23,6 +23,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -198,10 +200,16 @@ bool Flag(const char* arg, const char* name, long* out) {
 
 int main(int argc, char** argv) {
   long rounds = 15, repeat = 500000, flows = 20000, payload = 64;
+  std::vector<std::string> compare;  // other builds of the object, measured alongside
   for (int i = 1; i < argc; i++) {
+    if (std::strncmp(argv[i], "--compare=", 10) == 0) {
+      compare.push_back(argv[i] + 10);
+      continue;
+    }
     if (!Flag(argv[i], "--rounds", &rounds) && !Flag(argv[i], "--repeat", &repeat) &&
         !Flag(argv[i], "--flows", &flows) && !Flag(argv[i], "--payload", &payload)) {
-      std::fprintf(stderr, "usage: datapath_bench [--rounds=N] [--repeat=N] [--flows=N] [--payload=N]\n");
+      std::fprintf(stderr, "usage: datapath_bench [--rounds=N] [--repeat=N] [--flows=N] "
+                           "[--payload=N] [--compare=OBJECT.o]...\n");
       return 2;
     }
   }
@@ -269,6 +277,20 @@ int main(int argc, char** argv) {
       {"fast: +meter", bench(LoadBench<tcflow_fast_cut3>("tcflow_fast_cut3"))},
   };
   for (const Column& c : cuts) cols.push_back(c);
+  // --compare: another build of tcflow.bpf.o (e.g. the previous commit's), default knobs,
+  // measured in the same rounds so a change is judged side by side, not across runs.
+  std::vector<std::vector<char>> compare_elf;
+  for (const std::string& path : compare) {
+    std::ifstream in(path, std::ios::binary);
+    compare_elf.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (compare_elf.back().empty()) {
+      std::fprintf(stderr, "datapath_bench: cannot read %s\n", path.c_str());
+      return 1;
+    }
+    const std::vector<char>& elf = compare_elf.back();
+    cols.push_back({path, bench(std::make_unique<BenchObject>(path.c_str(), elf.data(),
+                                                              elf.size()))});
+  }
   for (const Column& c : cols) {
     if (c.fd < 0) {
       std::fprintf(stderr, "datapath_bench: program for %s missing\n", c.name.c_str());
@@ -341,6 +363,23 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
   std::printf("\n");
+  if (!compare.empty()) {
+    // Each --compare object against this build, paired within each round: the ratio of their
+    // costs over the empty program run in the same round.
+    std::printf("COMPARE (cost over empty of this build's tcflow_ingress / the other build's, median "
+                "of per-round ratios; < 1: this build is cheaper)\n");
+    for (size_t ki = 0; ki < Kinds().size(); ki++) {
+      const auto& v = res[ki];
+      std::printf("%-18s", Kinds()[ki].name.c_str());
+      for (size_t ci = cols.size() - compare.size(); ci < cols.size(); ci++) {
+        std::vector<double> r;
+        for (size_t i = 0; i < v[0].size(); i++) r.push_back((v[1][i] - v[0][i]) / (v[ci][i] - v[0][i]));
+        std::printf("   %s x%.3f", cols[ci].name.c_str(), Median(r));
+      }
+      std::printf("\n");
+    }
+    std::printf("\n");
+  }
 
   // What a clock read costs per packet, each source alone in an empty program.
   clock_bpf::clock_probe* clk = clock_bpf::clock_probe__open_and_load();
