@@ -81,36 +81,45 @@ struct {
  *  - a clock cache: the coarse monotonic clock only moves once per tick, so it is read
  *    again only when jiffies (an inlined load) moved;
  *  - the parse result of the packet being handled (the BPF stack is only 512 bytes);
- *  - a direct-mapped exact-match flow cache (index key incl. generation -> slot) in front of
- *    the LRU hashes, like Open vSwitch's EMC. The generation is part of the compared key, so
- *    an entry of a past generation can never match; a slot stays owned by its key for its
- *    whole generation, so a hit is always a valid slot. tc programs do not nest on one CPU
- *    (softirq / BH disabled), so plain stores suffice.
+ *  - a direct-mapped exact-match flow cache (index key -> slot) in front of the LRU hashes,
+ *    like Open vSwitch's EMC. Every entry belongs to the generation `cache_gen`: the general
+ *    path, which alone fills entries, first empties the cache when the generation moved, and
+ *    the fast path uses the cache only while the generation it read is `cache_gen`. So an
+ *    entry of a past generation can never match, and the generation need not be part of
+ *    every compared key. A slot stays owned by its key for its whole generation, so a hit is
+ *    always a valid slot. tc programs do not nest on one CPU (softirq / BH disabled), so
+ *    plain stores suffice.
  */
 #define TCFLOW_CACHE_V4 256 /* power of two */
 #define TCFLOW_CACHE_V6 128 /* power of two */
 
-/* Keys as the 64-bit words of struct tcflow_index_key_v4/_v6 (compared in registers). */
+/* Keys as the 64-bit words of struct tcflow_index_key_v4/_v6 (compared in registers). The
+ * flow cache leaves out word 0, the generation. */
 #define TCFLOW_KEY_WORDS_V4 (sizeof(struct tcflow_index_key_v4) / 8)
 #define TCFLOW_KEY_WORDS_V6 (sizeof(struct tcflow_index_key_v6) / 8)
 
-/* `slot` is the index in tcflow_slots (the half's base included). Entries are 64 bytes so
- * that addressing one is a shift, not a multiply, on the probe's critical path; the IPv6
- * key fills its 64 bytes, so its slot indexes sit in an array of their own. No `valid` flag:
- * a never-written entry is all zero, and no packet's key word 1 is (its ifindex is not 0). */
+/* `key` is the index key's words 1.. (no generation); `slot` is the index in tcflow_slots
+ * (the half's base included). Entries are 64 bytes so that addressing one is a shift, not a
+ * multiply, on the probe's critical path. No `valid` flag: an emptied entry has key[0] == 0,
+ * and no packet's key word 1 is 0 (its ifindex is not). */
 struct tcflow_cache_v4 {
-  __u64 key[TCFLOW_KEY_WORDS_V4];
+  __u64 key[TCFLOW_KEY_WORDS_V4 - 1];
   __u32 slot;
-  __u32 unused[5];
+  __u32 unused[7];
 };
 
 struct tcflow_cache_v6 {
-  __u64 key[TCFLOW_KEY_WORDS_V6];
+  __u64 key[TCFLOW_KEY_WORDS_V6 - 1];
+  __u32 slot;
+  __u32 unused;
 };
+_Static_assert(sizeof(struct tcflow_cache_v4) == 64, "a shift addresses an entry");
+_Static_assert(sizeof(struct tcflow_cache_v6) == 64, "a shift addresses an entry");
 
 struct tcflow_pcpu {
   __u64 clock_jiffies;
   __u64 clock_ns;
+  __u64 cache_gen; /* the generation of every entry in v4/v6 */
   struct tcflow_parsed parsed; /* the current packet (saves stack) */
   /* The index key of a cache miss (an index_key_v4/_v6): the general path is a function
    * called from the programs, and the stack of the whole call chain must stay within 512
@@ -121,7 +130,6 @@ struct tcflow_pcpu {
   struct tcflow_event btf_event;
   struct tcflow_cache_v4 v4[TCFLOW_CACHE_V4];
   struct tcflow_cache_v6 v6[TCFLOW_CACHE_V6];
-  __u32 v6_slot[TCFLOW_CACHE_V6];
 };
 
 struct {

@@ -328,6 +328,16 @@ static __always_inline int tcflow_parse_again(struct __sk_buff *skb, struct tcfl
   return tcflow_parse(skb, p, gso);
 }
 
+/* The generation moved on: the flow cache's entries point into the other half. Emptied once
+ * per generation per CPU (384 stores), so that entries need not carry the generation. */
+static __always_inline void tcflow_cache_empty(struct tcflow_pcpu *pc, __u64 gen) {
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < TCFLOW_CACHE_V4; i++) pc->v4[i].key[0] = 0;
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < TCFLOW_CACHE_V6; i++) pc->v6[i].key[0] = 0;
+  pc->cache_gen = gen;
+}
+
 /* Size-histogram bucket of an IP packet of `n` bytes (TCFLOW_SIZE_BUCKET_BOUNDS). */
 static __always_inline int tcflow_size_bucket(__u64 n) {
   if (n <= 64) return 0;
@@ -381,7 +391,7 @@ static __always_inline int tcflow_size_bucket(__u64 n) {
  * is a constant at each call; for IPv4, wa holds both addresses and s1/d0/d1 are unused.
  */
 static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflow_pcpu *pc,
-                                           __u8 dir, __u32 ipver, __u64 gen, __u64 w1,
+                                           __u8 dir, __u32 ipver, __u64 w1,
                                            __u64 wa, __u64 s1, __u64 d0, __u64 d1, __u64 wp,
                                            __u64 wm, __u32 ip_len, __u32 ttl, __u32 tcp_flags,
                                            __u64 ext, __u32 frag_id) {
@@ -391,17 +401,16 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
   if (ipver == 4) {
     struct tcflow_cache_v4 *c =
         &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
-    if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ wp) |
-         (c->key[4] ^ wm)) != 0)
+    if (((c->key[0] ^ w1) | (c->key[1] ^ wa) | (c->key[2] ^ wp) | (c->key[3] ^ wm)) != 0)
       return 0;
     slot_i = &c->slot;
   } else {
     const __u32 h = (tcflow_fold(w1 ^ wa ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1);
     struct tcflow_cache_v6 *c = &pc->v6[h];
-    if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ s1) |
-         (c->key[4] ^ d0) | (c->key[5] ^ d1) | (c->key[6] ^ wp) | (c->key[7] ^ wm)) != 0)
+    if (((c->key[0] ^ w1) | (c->key[1] ^ wa) | (c->key[2] ^ s1) | (c->key[3] ^ d0) |
+         (c->key[4] ^ d1) | (c->key[5] ^ wp) | (c->key[6] ^ wm)) != 0)
       return 0;
-    slot_i = &pc->v6_slot[h];
+    slot_i = &c->slot;
   }
   struct tcflow_slot *s = bpf_map_lookup_elem(&tcflow_slots, slot_i);
   if (!s) return 0;
@@ -454,7 +463,7 @@ static __always_inline __u64 tcflow_fast_ports(__u8 *l4, __u32 proto) {
 /* The fast path's IPv4 packet (Ethernet + 20 + 8 bytes are in the linear data). */
 static __always_inline int tcflow_fast_v4(struct __sk_buff *skb, __u8 *ip, void *data_end,
                                           __u8 dir, struct tcflow_stats *st,
-                                          struct tcflow_pcpu *pc, __u64 gen, __u64 wm0) {
+                                          struct tcflow_pcpu *pc, __u64 wm0) {
   if (ip[0] != 0x45) return 0;                          /* options (or not v4) */
   if (*(__u16 *)(ip + 6) & bpf_htons(0x3fff)) return 0; /* a fragment */
   __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 2));
@@ -474,7 +483,7 @@ static __always_inline int tcflow_fast_v4(struct __sk_buff *skb, __u8 *ip, void 
   if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
   const __u64 w1 = (__u64)skb->ifindex |
                    (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
-  return tcflow_fast_hit(st, pc, dir, 4, gen, w1, *(__u64 *)(ip + 12), 0, 0, 0,
+  return tcflow_fast_hit(st, pc, dir, 4, w1, *(__u64 *)(ip + 12), 0, 0, 0,
                          tcflow_fast_ports(l4, proto), wm0 | (__u64)proto << 32, ip_len, ip[8],
                          tcp_flags, 0, 0);
 }
@@ -482,7 +491,7 @@ static __always_inline int tcflow_fast_v4(struct __sk_buff *skb, __u8 *ip, void 
 /* The fast path's IPv6 packet (Ethernet + 40 + 8 bytes are in the linear data). */
 static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void *data_end,
                                           __u8 dir, struct tcflow_stats *st,
-                                          struct tcflow_pcpu *pc, __u64 gen, __u64 wm0) {
+                                          struct tcflow_pcpu *pc, __u64 wm0) {
   if ((ip[0] & 0xf0) != 0x60) return 0;
   __u32 ip_len = bpf_ntohs(*(__u16 *)(ip + 4));
   if (ip_len == 0) return 0; /* jumbogram / BIG TCP */
@@ -546,14 +555,14 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
   if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
   const __u64 w1 = (__u64)skb->ifindex |
                    (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
-  return tcflow_fast_hit(st, pc, dir, 6, gen, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
+  return tcflow_fast_hit(st, pc, dir, 6, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
                          *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
                          wm0 | (__u64)nh << 32 | key_flags << 48, ip_len, ip[7], tcp_flags,
                          ext, frag_id);
 }
 
 static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct tcflow_stats *st,
-                                       struct tcflow_pcpu *pc, __u64 gen, __u32 cpu) {
+                                       struct tcflow_pcpu *pc, __u32 cpu) {
   void *data = (void *)(long)skb->data;
   void *data_end = (void *)(long)skb->data_end;
   __u8 *eth = data;
@@ -565,10 +574,10 @@ static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct t
                     (__u64)(cpu + 1) << 56;
   const __u16 eproto = *(__u16 *)(eth + 12);
   if (eproto == bpf_htons(ETH_P_IP))
-    return tcflow_fast_v4(skb, eth + 14, data_end, dir, st, pc, gen, wm0);
+    return tcflow_fast_v4(skb, eth + 14, data_end, dir, st, pc, wm0);
   if (eproto != bpf_htons(ETH_P_IPV6)) return 0;
   if ((void *)(eth + 14 + 40 + 8) > data_end) return 0;
-  return tcflow_fast_v6(skb, eth + 14, data_end, dir, st, pc, gen, wm0);
+  return tcflow_fast_v6(skb, eth + 14, data_end, dir, st, pc, wm0);
 }
 
 /*
@@ -616,6 +625,7 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
   __u32 half = gen & 1;
   __u32 half_base = half * tcflow_half_stride(tcflow_cfg_slots_per_half);
   __u64 now = tcflow_now(pc);
+  if (tcflow_cfg_flow_cache && pc->cache_gen != gen) tcflow_cache_empty(pc, gen);
   __u32 ifindex = skb->ifindex;
   __u32 other = dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0;
   __u32 mark = tcflow_cfg_key_mark ? skb->mark : 0;
@@ -639,8 +649,7 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
     struct tcflow_cache_v4 *c = 0;
     if (tcflow_cfg_flow_cache) {
       c = &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
-      if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ wa) | (c->key[3] ^ wp) |
-           (c->key[4] ^ wm)) == 0) {
+      if (((c->key[0] ^ w1) | (c->key[1] ^ wa) | (c->key[2] ^ wp) | (c->key[3] ^ wm)) == 0) {
         __u32 i = c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
@@ -666,11 +675,10 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
     }
     if (!s) goto overflow; /* cannot happen: index values are always < slots_per_half */
     if (c) {
-      c->key[0] = gen;
-      c->key[1] = w1;
-      c->key[2] = wa;
-      c->key[3] = wp;
-      c->key[4] = wm;
+      c->key[0] = w1;
+      c->key[1] = wa;
+      c->key[2] = wp;
+      c->key[3] = wm;
       c->slot = half_base + slot_i;
     }
     if (v) goto existing;
@@ -682,9 +690,9 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
     if (tcflow_cfg_flow_cache) {
       ch = (tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1);
       c = &pc->v6[ch];
-      if (((c->key[0] ^ gen) | (c->key[1] ^ w1) | (c->key[2] ^ s0) | (c->key[3] ^ s1) |
-           (c->key[4] ^ d0) | (c->key[5] ^ d1) | (c->key[6] ^ wp) | (c->key[7] ^ wm)) == 0) {
-        __u32 i = pc->v6_slot[ch];
+      if (((c->key[0] ^ w1) | (c->key[1] ^ s0) | (c->key[2] ^ s1) | (c->key[3] ^ d0) |
+           (c->key[4] ^ d1) | (c->key[5] ^ wp) | (c->key[6] ^ wm)) == 0) {
+        __u32 i = c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
       }
@@ -712,15 +720,14 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
     }
     if (!s) goto overflow;
     if (c) {
-      c->key[0] = gen;
-      c->key[1] = w1;
-      c->key[2] = s0;
-      c->key[3] = s1;
-      c->key[4] = d0;
-      c->key[5] = d1;
-      c->key[6] = wp;
-      c->key[7] = wm;
-      pc->v6_slot[ch] = half_base + slot_i;
+      c->key[0] = w1;
+      c->key[1] = s0;
+      c->key[2] = s1;
+      c->key[3] = d0;
+      c->key[4] = d1;
+      c->key[5] = wp;
+      c->key[6] = wm;
+      c->slot = half_base + slot_i;
     }
     if (v) goto existing;
     goto events;
@@ -758,8 +765,9 @@ static __always_inline int tcflow_handle(struct __sk_buff *skb, __u8 dir) {
      * and take atomic adds: general path. */
     const __u32 cpu = bpf_get_smp_processor_id();
     const __u64 jiffies = bpf_jiffies64();
-    if (jiffies == pc->clock_jiffies && cpu < 255 && skb->gso_segs <= 1 &&
-        tcflow_fast(skb, dir, st, pc, *(volatile __u64 *)&ctl->generation, cpu))
+    const __u64 gen = *(volatile __u64 *)&ctl->generation;
+    if (jiffies == pc->clock_jiffies && gen == pc->cache_gen && cpu < 255 &&
+        skb->gso_segs <= 1 && tcflow_fast(skb, dir, st, pc, cpu))
       return TCFLOW_VERDICT;
   }
   tcflow_general(skb, dir);
