@@ -50,7 +50,8 @@ std::vector<StructLayout> CxxLayouts() {
         M(tcflow_flow_stats, ext_hdr_bitmap), M(tcflow_flow_stats, tcp_flags),
         M(tcflow_flow_stats, min_ttl), M(tcflow_flow_stats, max_ttl),
         M(tcflow_flow_stats, tos), M(tcflow_flow_stats, ext_hdr_depth),
-        M(tcflow_flow_stats, reserved)}},
+        M(tcflow_flow_stats, reserved), M(tcflow_flow_stats, chain),
+        M(tcflow_flow_stats, chain_packets), M(tcflow_flow_stats, reserved2)}},
       {"tcflow_slot", sizeof(tcflow_slot), {M(tcflow_slot, key), M(tcflow_slot, stats)}},
       {"tcflow_index_key_v4", sizeof(tcflow_index_key_v4),
        {M(tcflow_index_key_v4, generation), M(tcflow_index_key_v4, ifindex),
@@ -92,15 +93,15 @@ std::vector<StructLayout> CxxLayouts() {
 // The fixed contract, written out by hand: (struct, size) and (member, offset).
 TEST(AbiLayoutTest, SizesAndOffsetsArePinned) {
   static_assert(sizeof(tcflow_flow_key) == 56, "");
-  static_assert(sizeof(tcflow_flow_stats) == 56, "");
-  static_assert(sizeof(tcflow_slot) == 112, "");
+  static_assert(sizeof(tcflow_flow_stats) == 72, "");
+  static_assert(sizeof(tcflow_slot) == 128, "");
   static_assert(sizeof(tcflow_index_key_v4) == 40, "");
   static_assert(sizeof(tcflow_index_key_v6) == 64, "");
   static_assert(sizeof(tcflow_overflow_key) == 16, "");
   static_assert(sizeof(tcflow_control) == 24, "");
   static_assert(sizeof(tcflow_stats) == 4472, "");
   static_assert(sizeof(tcflow_event) == 72, "");
-  EXPECT_EQ(TCFLOW_ABI_VERSION, 1);
+  EXPECT_EQ(TCFLOW_ABI_VERSION, 2);
 
   struct Pin {
     const char* s;
@@ -121,7 +122,8 @@ TEST(AbiLayoutTest, SizesAndOffsetsArePinned) {
       {"tcflow_flow_stats", "ext_hdr_bitmap", 40}, {"tcflow_flow_stats", "tcp_flags", 44},
       {"tcflow_flow_stats", "min_ttl", 46},      {"tcflow_flow_stats", "max_ttl", 47},
       {"tcflow_flow_stats", "tos", 48},          {"tcflow_flow_stats", "ext_hdr_depth", 49},
-      {"tcflow_flow_stats", "reserved", 50},
+      {"tcflow_flow_stats", "reserved", 50},    {"tcflow_flow_stats", "chain", 52},
+      {"tcflow_flow_stats", "chain_packets", 56}, {"tcflow_flow_stats", "reserved2", 64},
       {"tcflow_slot", "key", 0},                 {"tcflow_slot", "stats", 56},
       {"tcflow_index_key_v4", "generation", 0},  {"tcflow_index_key_v4", "ifindex", 8},
       {"tcflow_index_key_v4", "other_ifindex", 12}, {"tcflow_index_key_v4", "src_addr", 16},

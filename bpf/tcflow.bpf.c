@@ -24,48 +24,69 @@
 /* Used only for the per-packet return value; spelled once so no other verdict can creep in. */
 #define TCFLOW_VERDICT TC_ACT_UNSPEC
 
-/* Bytes, packet and ext-header stats of a keyed packet. */
-static __always_inline void tcflow_count_ip(struct tcflow_stats *st, const struct tcflow_parsed *p,
-                                            __u32 dir, __u32 segs, __u64 bytes) {
-  __u64 per_pkt = segs > 1 ? bytes / segs : bytes;
-  int b;
+/* Size-histogram bucket of an IP packet of `n` bytes (TCFLOW_SIZE_BUCKET_BOUNDS). */
+static __always_inline int tcflow_size_bucket(__u64 n) {
+  if (n <= 64) return 0;
+  if (n <= 128) return 1;
+  if (n <= 256) return 2;
+  if (n <= 512) return 3;
+  if (n <= 1024) return 4;
+  if (n <= 1280) return 5;
+  if (n <= 1500) return 6;
+  if (n <= 4096) return 7;
+  if (n <= 9000) return 8;
+  return 9;
+}
 
+/* The size histogram: the one counter a keyed packet adds per packet wherever it is counted
+ * (a super-packet adds its segments at their mean size). */
+static __always_inline void tcflow_count_size(struct tcflow_stats *st, __u32 segs, __u64 bytes) {
+  __u64 per_pkt = segs > 1 ? bytes / segs : bytes;
+  st->size_hist[tcflow_size_bucket(per_pkt)] += segs;
+}
+
+/* stats.ext_chain_depth bucket of an IPv6 packet's chain. */
+static __always_inline __u32 tcflow_chain_depth(const struct tcflow_parsed *p) {
+  __u32 d = p->ext_depth;
+  if (p->ext_deeper || d > TCFLOW_MAX_EXT_HEADERS) d = TCFLOW_MAX_EXT_HEADERS + 1;
+  return d;
+}
+
+/* The chain's signature (TCFLOW_CHAIN_DEPTH/_COUNT in tcflow_abi.h); 0 for IPv4. */
+static __always_inline __u32 tcflow_chain_sig(const struct tcflow_parsed *p) {
+  if (p->ip_version != 6) return 0;
+  __u32 sig = tcflow_chain_depth(p);
+#pragma unroll
+  for (int k = 0; k < TCFLOW_EXT_HEADER_COUNT; k++)
+    sig |= (__u32)(p->ext_count[k] & 0xf) << (4 + 4 * k);
+  return sig;
+}
+
+/* Extension-header stats of an IPv6 packet that its slot's chain_packets does not count. */
+static __always_inline void tcflow_count_ext(struct tcflow_stats *st,
+                                             const struct tcflow_parsed *p, __u32 segs) {
+  if (p->ip_version != 6) return;
+  __u32 d = tcflow_chain_depth(p);
+  asm volatile("" : "+r"(d)); /* keep the clamp where the verifier can see it */
+  if (d < TCFLOW_MAX_EXT_HEADERS + 2) st->ext_chain_depth[d] += segs;
+  if (p->ext_depth) {
+#pragma unroll
+    for (int k = 0; k < TCFLOW_EXT_HEADER_COUNT; k++)
+      if (p->ext_count[k]) st->ext_hdr[k] += (__u64)p->ext_count[k] * segs;
+  }
+}
+
+/* The per-flow counters of a keyed packet no flow slot counts (an overflow record or lost):
+ * what tcflow_stats_add_flow_slot() would otherwise derive from its slot. */
+static __always_inline void tcflow_count_unslotted(struct tcflow_stats *st,
+                                                   const struct tcflow_parsed *p, __u32 dir,
+                                                   __u32 segs, __u64 bytes) {
+  st->packets[dir & 1] += segs;
   st->bytes[dir & 1] += bytes;
   st->ip_packets[p->ip_version == 6] += segs;
   st->protocol[p->protocol] += segs;
-  if (per_pkt <= 64)
-    b = 0;
-  else if (per_pkt <= 128)
-    b = 1;
-  else if (per_pkt <= 256)
-    b = 2;
-  else if (per_pkt <= 512)
-    b = 3;
-  else if (per_pkt <= 1024)
-    b = 4;
-  else if (per_pkt <= 1280)
-    b = 5;
-  else if (per_pkt <= 1500)
-    b = 6;
-  else if (per_pkt <= 4096)
-    b = 7;
-  else if (per_pkt <= 9000)
-    b = 8;
-  else
-    b = 9;
-  st->size_hist[b] += segs;
   if (p->has_icmp && p->ip_version == 6) st->icmp6_type[p->icmp_type] += segs;
-  if (p->ip_version == 6) {
-    __u32 d = p->ext_depth;
-    if (p->ext_deeper || d > TCFLOW_MAX_EXT_HEADERS) d = TCFLOW_MAX_EXT_HEADERS + 1;
-    asm volatile("" : "+r"(d)); /* keep the clamp where the verifier can see it */
-    if (d < TCFLOW_MAX_EXT_HEADERS + 2) st->ext_chain_depth[d] += segs;
-    if (p->ext_depth) {
-#pragma unroll
-      for (int k = 0; k < TCFLOW_EXT_HEADER_COUNT; k++)
-        if (p->ext_count[k]) st->ext_hdr[k] += (__u64)p->ext_count[k] * segs;
-    }
-  }
+  tcflow_count_ext(st, p, segs);
 }
 
 /* CLOCK_MONOTONIC_COARSE in ns. The coarse clock only moves on a tick, together with jiffies;
@@ -121,7 +142,7 @@ static __always_inline void tcflow_meter(struct tcflow_slot *s, const struct tcf
 /* Fills a fresh slot nobody else can see yet: plain stores. */
 static __always_inline void tcflow_init_slot(struct tcflow_slot *s, const struct tcflow_parsed *p,
                                              __u32 ifindex, __u32 other, __u32 mark, __u8 dir,
-                                             __u32 segs, __u64 bytes, __u64 now) {
+                                             __u32 segs, __u64 bytes, __u64 now, __u32 sig) {
   struct tcflow_flow_key *k = &s->key;
   struct tcflow_flow_stats *fs = &s->stats;
 
@@ -167,6 +188,9 @@ static __always_inline void tcflow_init_slot(struct tcflow_slot *s, const struct
   fs->tos = p->tos;
   fs->ext_hdr_depth = p->ext_depth;
   fs->reserved = 0;
+  fs->chain = sig;
+  fs->chain_packets = p->ip_version == 6 ? segs : 0;
+  fs->reserved2 = 0;
 }
 
 /* Table full: fold the packet into the per-interface/direction overflow record. */
@@ -192,7 +216,7 @@ static __always_inline void tcflow_overflow(struct tcflow_stats *st, struct tcfl
       __u32 i = half_base + tcflow_cfg_slots_per_half + o;
       s = bpf_map_lookup_elem(&tcflow_slots, &i);
       if (s) {
-        tcflow_init_slot(s, p, ifindex, 0, 0, dir, segs, bytes, now);
+        tcflow_init_slot(s, p, ifindex, 0, 0, dir, segs, bytes, now, 0);
         /* Only the interface and direction identify an overflow record. */
         __builtin_memset(s->key.src_addr, 0, 16);
         __builtin_memset(s->key.dst_addr, 0, 16);
@@ -338,20 +362,6 @@ static __always_inline void tcflow_cache_empty(struct tcflow_pcpu *pc, __u64 gen
   pc->cache_gen = gen;
 }
 
-/* Size-histogram bucket of an IP packet of `n` bytes (TCFLOW_SIZE_BUCKET_BOUNDS). */
-static __always_inline int tcflow_size_bucket(__u64 n) {
-  if (n <= 64) return 0;
-  if (n <= 128) return 1;
-  if (n <= 256) return 2;
-  if (n <= 512) return 3;
-  if (n <= 1024) return 4;
-  if (n <= 1280) return 5;
-  if (n <= 1500) return 6;
-  if (n <= 4096) return 7;
-  if (n <= 9000) return 8;
-  return 9;
-}
-
 /* Bench-only switches (tools/bench builds the object with them to see where the time goes;
  * the real object never sets them): 1 = the fast path stops after parsing, 2 = after the
  * cache probe (no metering, no stats), 3 = skips only the tcflow_stats increments. */
@@ -371,30 +381,48 @@ static __always_inline int tcflow_size_bucket(__u64 n) {
  * the general path handles the packet from scratch.
  *
  * It calls no helper (tcflow_handle calls the ones it needs first) and keeps what it parsed
- * in few registers (`ext` packs the chain): BPF has ten, and every value that does not fit
+ * in few registers (`sig` packs the chain): BPF has ten, and every value that does not fit
  * is spilled to the stack and loaded back.
  */
 
-/* tcflow_fast's `ext` word: chain depth, the kinds (enum tcflow_ext_header) of the first two
- * headers, whether a fragment header was seen, and the IE 64 bitmap in the high half. */
-#define TCFLOW_FX_DEPTH(ext) ((__u32)(ext)&0xff)
-#define TCFLOW_FX_KIND(ext, i) (((__u32)(ext) >> (8 + 8 * (i))) & 7)
-#define TCFLOW_FX_FRAGMENT (1u << 24)
-#define TCFLOW_FX_BITMAP(ext) ((__u32)((ext) >> 32))
-#define TCFLOW_FX_HEADER(i, kind, ie64) \
-  (1 | (__u64)(kind) << (8 + 8 * (i)) | (__u64)(ie64) << 32)
+/* One more header of `kind` in a chain signature (TCFLOW_CHAIN_DEPTH/_COUNT): the fast
+ * path's chains are at most two deep, so the depth is the header count. */
+#define TCFLOW_SIG_HEADER(kind) (1u + (1u << (4 + 4 * (kind))))
+
+/* A fast-path packet whose chain is not its slot's first one (off the common path, kept
+ * out of line): the slot's IE 64 bits and depth, and the extension-header stats per packet.
+ * Fast-path chains hold only hop-by-hop, destination, routing and fragment headers, at most
+ * two, so the signature says everything: which of FRA0/FRA1 the key flag tells. */
+static __attribute__((noinline)) void tcflow_fast_other_chain(struct tcflow_stats *st,
+                                                              struct tcflow_flow_stats *fs,
+                                                              __u32 sig, __u32 later_fragment) {
+  __u32 bitmap = 0;
+  if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_HOP_BY_HOP)) bitmap |= TCFLOW_IE64_HOP;
+  if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_DEST_OPTIONS)) bitmap |= TCFLOW_IE64_DST;
+  if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_ROUTING)) bitmap |= TCFLOW_IE64_RH;
+  if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT))
+    bitmap |= later_fragment ? TCFLOW_IE64_FRA1 : TCFLOW_IE64_FRA0;
+  fs->ext_hdr_bitmap |= bitmap;
+  const __u32 depth = TCFLOW_CHAIN_DEPTH(sig) & 3;
+  if (depth > fs->ext_hdr_depth) fs->ext_hdr_depth = depth;
+  st->ext_chain_depth[depth] += 1;
+  st->ext_hdr[TCFLOW_EXT_HOP_BY_HOP] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_HOP_BY_HOP);
+  st->ext_hdr[TCFLOW_EXT_DEST_OPTIONS] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_DEST_OPTIONS);
+  st->ext_hdr[TCFLOW_EXT_ROUTING] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_ROUTING);
+  st->ext_hdr[TCFLOW_EXT_FRAGMENT] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT);
+}
 
 /*
  * A parsed fast-path packet: probes this CPU's flow cache with its key words and, on a hit,
- * meters the slot (owned by this CPU: plain stores) as tcflow_meter would and adds the stats
- * tcflow_general/tcflow_count_ip would. Returns 0 on a miss, having written nothing. `ipver`
+ * meters the slot (owned by this CPU: plain stores) and the stats as tcflow_general would.
+ * Returns 0 on a miss, having written nothing. `ipver`
  * is a constant at each call; for IPv4, wa holds both addresses and s1/d0/d1 are unused.
  */
 static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflow_pcpu *pc,
                                            __u8 dir, __u32 ipver, __u64 w1,
                                            __u64 wa, __u64 s1, __u64 d0, __u64 d1, __u64 wp,
                                            __u64 wm, __u32 ip_len, __u32 ttl, __u32 tcp_flags,
-                                           __u64 ext, __u32 frag_id) {
+                                           __u32 sig, __u32 frag_id) {
   /* The slot index is passed to the look-up where it lies, in the cache: copying it to the
    * stack first would put a store-to-load forwarding in the critical path. */
   const __u32 *slot_i;
@@ -414,9 +442,9 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
   }
   struct tcflow_slot *s = bpf_map_lookup_elem(&tcflow_slots, slot_i);
   if (!s) return 0;
+  struct tcflow_flow_stats *fs = &s->stats;
   if (TCFLOW_BENCH_FAST_CUT == 2) return 1;
 
-  struct tcflow_flow_stats *fs = &s->stats;
   const __u64 now = pc->clock_ns; /* current: tcflow_handle checked the jiffies */
   fs->packets += 1;
   fs->bytes += ip_len;
@@ -424,31 +452,21 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
   if (tcp_flags & ~fs->tcp_flags) fs->tcp_flags |= tcp_flags;
   if (ttl < fs->min_ttl) fs->min_ttl = ttl;
   if (ttl > fs->max_ttl) fs->max_ttl = ttl;
-  const __u32 depth = TCFLOW_FX_DEPTH(ext);
-  if (ipver == 6 && depth) {
-    const __u32 bitmap = TCFLOW_FX_BITMAP(ext);
-    if (bitmap & ~fs->ext_hdr_bitmap) fs->ext_hdr_bitmap |= bitmap;
-    if (depth > fs->ext_hdr_depth) fs->ext_hdr_depth = depth;
-    if ((ext & TCFLOW_FX_FRAGMENT) && !fs->frag_id) fs->frag_id = frag_id;
+  if (ipver == 6) {
+    /* The slot's chain_packets counts the chain of its first packet, which also set the
+     * slot's IE 64 bits and depth. A packet with another chain (say, only a flow's large
+     * datagrams are fragmented) is counted per packet, as the general path would. */
+    if (fs->chain == sig)
+      fs->chain_packets += 1;
+    else
+      tcflow_fast_other_chain(st, fs, sig, wm >> 48 & TCFLOW_KEY_NON_FIRST_FRAGMENT);
+    if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT) && !fs->frag_id) fs->frag_id = frag_id;
   }
 
   if (TCFLOW_BENCH_FAST_CUT == 3) return 1;
-  const __u32 proto = (__u32)(wm >> 32) & 0xff;
-  st->packets[dir & 1] += 1;
-  st->bytes[dir & 1] += ip_len;
-  st->ip_packets[ipver == 6] += 1;
-  st->protocol[proto] += 1;
+  /* The other counters of a packet counted in a flow slot come from the slot when it is
+   * drained (tcflow_stats_add_flow_slot). */
   st->size_hist[tcflow_size_bucket(ip_len)] += 1;
-  if (ipver == 6) {
-    /* ICMPv6 of a first fragment or none: the type is the high byte of the dst port. */
-    if (proto == IPPROTO_ICMPV6_ && !(wm >> 48 & TCFLOW_KEY_NON_FIRST_FRAGMENT))
-      st->icmp6_type[(wp >> 24) & 0xff] += 1;
-    st->ext_chain_depth[depth & 3] += 1;
-    if (depth) {
-      st->ext_hdr[TCFLOW_FX_KIND(ext, 0)] += 1;
-      if (depth > 1) st->ext_hdr[TCFLOW_FX_KIND(ext, 1)] += 1;
-    }
-  }
   return 1;
 }
 
@@ -500,7 +518,7 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
   if (frame_ip < ip_len) ip_len = frame_ip;
   __u32 nh = ip[6];
   __u32 off = 40; /* of the next header, from ip */
-  __u64 ext = 0;
+  __u32 sig = 0;
   __u32 frag_id = 0;
   __u64 key_flags = 0;
 #pragma unroll
@@ -512,20 +530,20 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
     if (nh == IPPROTO_FRAGMENT_) {
       frag_id = bpf_ntohl(*(__u32 *)(h + 4));
       if (*(__u16 *)(h + 2) & bpf_htons(0xfff8)) { /* a later fragment: no ports */
-        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_FRAGMENT, TCFLOW_IE64_FRA1) | TCFLOW_FX_FRAGMENT;
+        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_FRAGMENT);
         key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
         nh = h[0];
         break;
       }
-      ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_FRAGMENT, TCFLOW_IE64_FRA0) | TCFLOW_FX_FRAGMENT;
+      sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_FRAGMENT);
       len = 8;
     } else {
       if (nh == IPPROTO_HOPOPTS_)
-        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_HOP_BY_HOP, TCFLOW_IE64_HOP);
+        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_HOP_BY_HOP);
       else if (nh == IPPROTO_DSTOPTS_)
-        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_DEST_OPTIONS, TCFLOW_IE64_DST);
+        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_DEST_OPTIONS);
       else if (nh == IPPROTO_ROUTING_)
-        ext += TCFLOW_FX_HEADER(i, TCFLOW_EXT_ROUTING, TCFLOW_IE64_RH);
+        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_ROUTING);
       else
         return 0; /* AH, ESP, mobility, or anything else: general path */
       len = ((__u32)h[1] + 1) * 8;
@@ -534,7 +552,8 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
     off += len;
     if (off > ip_len) return 0;
   }
-  if (tcflow_cfg_ext_alert_depth && TCFLOW_FX_DEPTH(ext) > tcflow_cfg_ext_alert_depth) return 0;
+  if (tcflow_cfg_ext_alert_depth && TCFLOW_CHAIN_DEPTH(sig) > tcflow_cfg_ext_alert_depth)
+    return 0;
   __u64 wp = 0;
   __u32 tcp_flags = 0;
   if (!key_flags) {
@@ -558,7 +577,7 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
   return tcflow_fast_hit(st, pc, dir, 6, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
                          *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
                          wm0 | (__u64)nh << 32 | key_flags << 48, ip_len, ip[7], tcp_flags,
-                         ext, frag_id);
+                         sig, frag_id);
 }
 
 static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct tcflow_stats *st,
@@ -596,7 +615,6 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
 
   __u32 segs = skb->gso_segs;
   if (segs == 0) segs = 1;
-  st->packets[dir & 1] += segs;
   if (segs > 1) st->gso_packets++;
 
   struct tcflow_parsed *p = &pc->parsed; /* per-CPU scratch: keeps the stack small */
@@ -606,20 +624,22 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
       (r == TCFLOW_PARSE_OK &&
        (p->key_flags & (TCFLOW_KEY_L4_TRUNCATED | TCFLOW_KEY_EXT_CHAIN_TRUNCATED))))
     r = tcflow_parse_again(skb, p, segs > 1, r);
-  if (r == TCFLOW_PARSE_NOT_IP) {
-    st->not_ip += segs;
-    return TCFLOW_VERDICT;
-  }
   if (r != TCFLOW_PARSE_OK) {
-    __u32 ur = (__u32)r;
-    if (ur < TCFLOW_PARSE_RESULT_COUNT) st->parse_error[ur] += segs;
+    st->packets[dir & 1] += segs;
+    if (r == TCFLOW_PARSE_NOT_IP) {
+      st->not_ip += segs;
+    } else {
+      __u32 ur = (__u32)r;
+      if (ur < TCFLOW_PARSE_RESULT_COUNT) st->parse_error[ur] += segs;
+    }
     return TCFLOW_VERDICT;
   }
 
   /* IP bytes as on the wire: a super-packet repeats its headers once per segment. */
   __u64 bytes = p->ip_len;
   if (segs > 1) bytes = (__u64)(skb->len - p->l3_off) + (__u64)(segs - 1) * p->hdr_len;
-  tcflow_count_ip(st, p, dir, segs, bytes);
+  tcflow_count_size(st, segs, bytes);
+  const __u32 sig = tcflow_chain_sig(p);
 
   __u64 gen = *(volatile __u64 *)&ctl->generation;
   __u32 half = gen & 1;
@@ -670,7 +690,7 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
       int n = tcflow_new_slot(ctl, half, half_base, &s);
       if (n < 0 || !s) goto overflow;
       slot_i = n;
-      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
+      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now, sig);
       bpf_map_update_elem(&tcflow_idx_v4, &k->k, &slot_i, BPF_ANY);
     }
     if (!s) goto overflow; /* cannot happen: index values are always < slots_per_half */
@@ -715,7 +735,7 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
       int n = tcflow_new_slot(ctl, half, half_base, &s);
       if (n < 0 || !s) goto overflow;
       slot_i = n;
-      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now);
+      tcflow_init_slot(s, p, ifindex, other, mark, dir, segs, bytes, now, sig);
       bpf_map_update_elem(&tcflow_idx_v6, &k->k, &slot_i, BPF_ANY);
     }
     if (!s) goto overflow;
@@ -735,8 +755,17 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
 
 existing:
   tcflow_meter(s, p, segs, bytes, now, owner == 0);
+  if (p->ip_version == 6) {
+    if (s->stats.chain != sig)
+      tcflow_count_ext(st, p, segs); /* the slot's chain_packets counts only its first chain */
+    else if (owner == 0)
+      __sync_fetch_and_add(&s->stats.chain_packets, segs);
+    else
+      s->stats.chain_packets += segs;
+  }
   goto events;
 overflow:
+  tcflow_count_unslotted(st, p, dir, segs, bytes);
   tcflow_overflow(st, ctl, gen, half_base, half, p, ifindex, dir, segs, bytes, now);
 events:
   if (p->ip_version == 6) {

@@ -30,13 +30,23 @@
  * packet count (gso_segs, at least 1) to exactly one of
  *   a flow slot, an overflow slot, stats.overflow_lost, stats.not_ip, or
  *   stats.parse_error[reason] (reason != TCFLOW_PARSE_OK).
+ *
+ * Counted per flow, not per packet: the counters of struct tcflow_stats that follow from a
+ * flow's key (packets and bytes by direction, by IP version, by protocol, ICMPv6 by type)
+ * and from its extension-header chain (headers by type, chain depth) are not added per
+ * packet for a packet counted in a flow slot. The reader adds them from each flow slot it
+ * drains, with tcflow_stats_add_flow_slot() below; the per-CPU counters hold the rest
+ * (packets that went to an overflow record or were lost, and a packet whose chain differs
+ * from its slot's first one). So "kernel counters + every drained flow slot" is exactly
+ * what per-packet counting would have given, and a packet costs the programs the slot's
+ * cache lines only.
  */
 #ifndef TCFLOW_BPF_TCFLOW_ABI_H_
 #define TCFLOW_BPF_TCFLOW_ABI_H_
 
 #include <linux/types.h>
 
-#define TCFLOW_ABI_VERSION 1
+#define TCFLOW_ABI_VERSION 2 /* 2: 128-byte slots; per-flow stats added from drained slots */
 
 /* Program names (ELF section "tc"). */
 #define TCFLOW_PROG_INGRESS "tcflow_ingress"
@@ -139,12 +149,21 @@ struct tcflow_flow_stats {
   __u8 tos;               /* DSCP/ECN byte of the first packet (ipClassOfService) */
   __u8 ext_hdr_depth;     /* deepest extension-header chain seen */
   __u16 reserved;
+  __u32 chain;            /* IPv6: TCFLOW_CHAIN_SIG of the slot's first packet */
+  __u64 chain_packets;    /* IPv6: wire packets whose chain had that signature */
+  __u64 reserved2;        /* the slot is 128 bytes: a shift, not a multiply, addresses it */
 };
 
 struct tcflow_slot {
   struct tcflow_flow_key key;
   struct tcflow_flow_stats stats;
 };
+
+/* An IPv6 extension-header chain as the stats count it: bits 0-3 the chain-depth bucket
+ * (stats.ext_chain_depth index, 0 .. TCFLOW_MAX_EXT_HEADERS + 1), bits 4 + 4k the number of
+ * headers of kind k (enum tcflow_ext_header; at most TCFLOW_MAX_EXT_HEADERS each). */
+#define TCFLOW_CHAIN_DEPTH(sig) ((sig)&0xf)
+#define TCFLOW_CHAIN_COUNT(sig, kind) (((sig) >> (4 + 4 * (kind))) & 0xf)
 
 /* Hash keys: the flow key plus the generation that owns the slot. The IPv4 key is smaller
  * (hashing cost grows with key size). */
@@ -228,23 +247,51 @@ enum tcflow_ext_header {
 #define TCFLOW_SIZE_BUCKET_BOUNDS {64, 128, 256, 512, 1024, 1280, 1500, 4096, 9000, 0xffffffff}
 
 /* Per-CPU counters; user space sums the CPUs. Monotonic: never reset by user space. All
- * packet counts are wire packets. */
+ * packet counts are wire packets. Marked "+ slots": add tcflow_stats_add_flow_slot() of
+ * every drained flow slot (see the top of this file). */
 struct tcflow_stats {
-  __u64 packets[2];     /* by direction */
-  __u64 bytes[2];       /* IP bytes by direction */
-  __u64 ip_packets[2];  /* [0] IPv4, [1] IPv6 */
+  __u64 packets[2];     /* by direction (+ slots) */
+  __u64 bytes[2];       /* IP bytes by direction (+ slots) */
+  __u64 ip_packets[2];  /* [0] IPv4, [1] IPv6 (+ slots) */
   __u64 not_ip;         /* not IPv4/IPv6 (ARP, LLDP, ...) */
   __u64 parse_error[TCFLOW_PARSE_RESULT_COUNT]; /* [TCFLOW_PARSE_OK] unused */
-  __u64 protocol[256];  /* IP packets by protocol */
-  __u64 icmp6_type[256];
-  __u64 ext_hdr[TCFLOW_EXT_HEADER_COUNT];
-  __u64 ext_chain_depth[TCFLOW_MAX_EXT_HEADERS + 2]; /* last: deeper than the walk */
+  __u64 protocol[256];  /* IP packets by protocol (+ slots) */
+  __u64 icmp6_type[256]; /* (+ slots) */
+  __u64 ext_hdr[TCFLOW_EXT_HEADER_COUNT]; /* (+ slots) */
+  __u64 ext_chain_depth[TCFLOW_MAX_EXT_HEADERS + 2]; /* last: deeper than the walk (+ slots) */
   __u64 size_hist[TCFLOW_SIZE_BUCKETS];
   __u64 flows_not_created; /* packets folded into an overflow record (table full) */
   __u64 overflow_lost;     /* packets with no overflow slot either (counted only here) */
   __u64 events_lost;       /* ring buffer full */
   __u64 gso_packets;       /* super-packets seen (each counted as its gso_segs) */
 };
+
+/* Adds what a drained flow slot (not an overflow slot) stands for to the "+ slots" counters
+ * of `st`. Key flags say when a packet had no ICMPv6 header to count: a later fragment, or
+ * a transport header or extension chain cut short. */
+static inline void tcflow_stats_add_flow_slot(struct tcflow_stats *st,
+                                              const struct tcflow_slot *s) {
+  const struct tcflow_flow_key *k = &s->key;
+  const __u64 n = s->stats.packets;
+  int kind;
+
+  if (n == 0 || (k->key_flags & TCFLOW_KEY_OVERFLOW)) return;
+  st->packets[k->direction & 1] += n;
+  st->bytes[k->direction & 1] += s->stats.bytes;
+  st->ip_packets[k->ip_version == 6] += n;
+  st->protocol[k->protocol] += n;
+  if (k->ip_version != 6) return;
+  if (k->protocol == 58 /* ICMPv6 */ &&
+      !(k->key_flags & (TCFLOW_KEY_NON_FIRST_FRAGMENT | TCFLOW_KEY_L4_TRUNCATED |
+                        TCFLOW_KEY_EXT_CHAIN_TRUNCATED)))
+    st->icmp6_type[k->dst_port >> 8] += n;
+  const __u32 sig = s->stats.chain;
+  const __u64 c = s->stats.chain_packets;
+  if (c == 0 || TCFLOW_CHAIN_DEPTH(sig) > TCFLOW_MAX_EXT_HEADERS + 1) return;
+  st->ext_chain_depth[TCFLOW_CHAIN_DEPTH(sig)] += c;
+  for (kind = 0; kind < TCFLOW_EXT_HEADER_COUNT; kind++)
+    st->ext_hdr[kind] += TCFLOW_CHAIN_COUNT(sig, kind) * c;
+}
 
 /* Ring-buffer events. */
 enum tcflow_event_type {

@@ -154,10 +154,19 @@ class Datapath {
   }
 
   // Starts a fresh generation in the same half, as if that half had just been drained: every
-  // later packet lands in new slots, and old index entries can no longer match.
+  // later packet lands in new slots, and old index entries can no longer match. Like a drain,
+  // it keeps what the half's flow slots add to the stats (see Stats()) and zeroes them.
   void FreshGeneration() {
     tcflow_control c = Control();
     uint32_t half = c.generation & 1;
+    int fd = bpf_map__fd(skel_->maps.tcflow_slots);
+    const tcflow_slot zero_slot = {};
+    for (uint32_t key : SlotKeys(half, false)) {
+      tcflow_slot s = {};
+      if (bpf_map_lookup_elem(fd, &key, &s) != 0) continue;
+      tcflow_stats_add_flow_slot(&retired_, &s);
+      bpf_map_update_elem(fd, &key, &zero_slot, BPF_ANY);
+    }
     c.generation += 2;
     c.next_slot[half] = 0;
     c.next_overflow_slot[half] = 0;
@@ -167,8 +176,26 @@ class Datapath {
   std::vector<tcflow_slot> Flows() { return ReadSlots(false); }
   std::vector<tcflow_slot> Overflows() { return ReadSlots(true); }
 
-  // Per-CPU stats summed over every possible CPU.
+  // The stats as tcflowd reports them: the per-CPU counters summed over every possible CPU
+  // (KernelStats()) plus what every flow slot adds (the counters the programs keep per flow,
+  // see tcflow_abi.h): the slots of both halves now, and those FreshGeneration() zeroed.
   tcflow_stats Stats() {
+    tcflow_stats sum = KernelStats();
+    const auto* r = reinterpret_cast<const uint64_t*>(&retired_);
+    auto* out = reinterpret_cast<uint64_t*>(&sum);
+    for (size_t w = 0; w < sizeof(tcflow_stats) / 8; w++) out[w] += r[w];
+    int fd = bpf_map__fd(skel_->maps.tcflow_slots);
+    for (uint32_t half = 0; half < 2; half++) {
+      for (uint32_t key : SlotKeys(half, false)) {
+        tcflow_slot s = {};
+        if (bpf_map_lookup_elem(fd, &key, &s) == 0) tcflow_stats_add_flow_slot(&sum, &s);
+      }
+    }
+    return sum;
+  }
+
+  // The per-CPU counters alone, summed over every possible CPU.
+  tcflow_stats KernelStats() {
     static_assert(sizeof(tcflow_stats) % 8 == 0, "all-u64 struct");
     std::vector<uint64_t> per_cpu(ncpus_ * sizeof(tcflow_stats) / 8);
     uint32_t zero = 0;
@@ -200,18 +227,23 @@ class Datapath {
     return 0;
   }
 
-  std::vector<tcflow_slot> ReadSlots(bool overflow) {
+  // Array keys of the slots handed out in a half (flow or overflow slots).
+  std::vector<uint32_t> SlotKeys(uint32_t half, bool overflow) {
     tcflow_control c = Control();
-    uint32_t half = c.generation & 1;
     uint32_t base = half * tcflow_half_stride(knobs_.slots_per_half);
     uint32_t count = overflow ? c.next_overflow_slot[half] : c.next_slot[half];
     uint32_t cap = overflow ? TCFLOW_OVERFLOW_SLOTS : knobs_.slots_per_half;
     if (count > cap) count = cap;
     if (overflow) base += knobs_.slots_per_half;
+    std::vector<uint32_t> keys;
+    for (uint32_t i = 0; i < count; i++) keys.push_back(base + i);
+    return keys;
+  }
+
+  std::vector<tcflow_slot> ReadSlots(bool overflow) {
     std::vector<tcflow_slot> out;
     int fd = bpf_map__fd(skel_->maps.tcflow_slots);
-    for (uint32_t i = 0; i < count; i++) {
-      uint32_t key = base + i;
+    for (uint32_t key : SlotKeys(Control().generation & 1, overflow)) {
       tcflow_slot s = {};
       if (bpf_map_lookup_elem(fd, &key, &s) == 0) out.push_back(s);
     }
@@ -223,6 +255,7 @@ class Datapath {
   ring_buffer* ring_ = nullptr;
   int ncpus_ = 1;
   std::vector<tcflow_event> events_;
+  tcflow_stats retired_ = {};  // what the flow slots FreshGeneration() zeroed added
 };
 
 // Everything a packet can be counted in, per the exactness invariant of tcflow_abi.h.

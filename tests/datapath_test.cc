@@ -132,8 +132,8 @@ class DatapathTest : public ::testing::Test {
   // The second packet of a flow may take the programs' fast path (the flow's cache entry is
   // hot) while the first always takes the general path: on a twin object (so the test's own
   // counters stay as they are), the second run of the frame must add exactly what the first
-  // added to every stats counter, and leave the record with doubled counts and nothing else
-  // changed but last_seen.
+  // added to every stats counter, and leave the record with doubled counts (packets, bytes,
+  // packets of its chain) and nothing else changed but last_seen.
   void CheckSecondRunLikeFirst(const Case& c) {
     SCOPED_TRACE("second run of " + c.name);
     twin_->FreshGeneration();
@@ -163,7 +163,9 @@ class DatapathTest : public ::testing::Test {
       EXPECT_EQ(b.packets, 2 * a.packets);
       EXPECT_EQ(b.bytes, 2 * a.bytes);
       EXPECT_GE(b.last_seen_ns, a.last_seen_ns);
+      EXPECT_EQ(b.chain_packets, 2 * a.chain_packets);
       a.packets = b.packets = a.bytes = b.bytes = a.last_seen_ns = b.last_seen_ns = 0;
+      a.chain_packets = b.chain_packets = 0;
       EXPECT_EQ(std::memcmp(&a, &b, sizeof(a)), 0) << "a field other than the counters moved";
     }
   }
@@ -701,6 +703,53 @@ TEST_F(DatapathTest, CacheOffGivesTheSameRecords) {
   auto flows = dp_->Flows();
   ASSERT_EQ(flows.size(), 1u);
   EXPECT_EQ(flows[0].stats.packets, 1000u);
+}
+
+// One flow (the same 5-tuple) whose packets carry different extension chains: its slot's
+// chain_packets counts the first packet's chain, every other chain is counted per packet.
+// With the flow cache on (most packets take the fast path) the stats and the record must be
+// exactly those of the general path alone (cache off).
+TEST_F(DatapathTest, FlowWhoseChainsChangeCountsLikeTheGeneralPath) {
+  Knobs off;
+  off.flow_cache = false;
+  std::string error;
+  std::unique_ptr<Datapath> general = Datapath::Load(off, &error);
+  ASSERT_NE(general, nullptr) << error;
+  dp_->FreshGeneration();
+  const std::vector<Frame> frames = {
+      PacketBuilder().Ethernet().Ipv6().Udp(5, 6).Payload(20).Build(),
+      PacketBuilder().Ethernet().Ipv6().HopByHop().Fragment(0, true, 3).Udp(5, 6)
+          .Payload(900).Build(),
+      PacketBuilder().Ethernet().Ipv6().DestinationOptions().Routing().Udp(5, 6).Build(),
+      PacketBuilder().Ethernet().Ipv6().Fragment(0, true, 4).Udp(5, 6).Payload(1200).Build(),
+  };
+  tcflow_stats before_fast = dp_->Stats(), before_general = general->Stats();
+  for (int round = 0; round < 3; round++) {
+    for (size_t i = 0; i < frames.size(); i++) {
+      for (int n = 0; n < 3; n++) {
+        ASSERT_EQ(dp_->Run(frames[i].bytes, TCFLOW_DIR_INGRESS).err, 0);
+        ASSERT_EQ(general->Run(frames[i].bytes, TCFLOW_DIR_INGRESS).err, 0);
+      }
+    }
+  }
+  tcflow_stats after_fast = dp_->Stats(), after_general = general->Stats();
+  const auto* bf = reinterpret_cast<const uint64_t*>(&before_fast);
+  const auto* af = reinterpret_cast<const uint64_t*>(&after_fast);
+  const auto* bg = reinterpret_cast<const uint64_t*>(&before_general);
+  const auto* ag = reinterpret_cast<const uint64_t*>(&after_general);
+  for (size_t w = 0; w < sizeof(tcflow_stats) / 8; w++)
+    EXPECT_EQ(af[w] - bf[w], ag[w] - bg[w]) << "tcflow_stats word " << w;
+  EXPECT_EQ(after_fast.ext_hdr[TCFLOW_EXT_FRAGMENT] - before_fast.ext_hdr[TCFLOW_EXT_FRAGMENT], 18u);
+  auto fast_flows = dp_->Flows(), general_flows = general->Flows();
+  ASSERT_EQ(fast_flows.size(), 1u);
+  ASSERT_EQ(general_flows.size(), 1u);
+  tcflow_slot a = fast_flows[0], b = general_flows[0];
+  EXPECT_EQ(a.stats.packets, 36u);
+  EXPECT_EQ(a.stats.chain_packets, 9u) << "the first packet's chain: none";
+  EXPECT_EQ(a.stats.ext_hdr_bitmap,
+            TCFLOW_IE64_HOP | TCFLOW_IE64_FRA0 | TCFLOW_IE64_DST | TCFLOW_IE64_RH);
+  a.stats.first_seen_ns = b.stats.first_seen_ns = a.stats.last_seen_ns = b.stats.last_seen_ns = 0;
+  EXPECT_EQ(std::memcmp(&a, &b, sizeof(a)), 0);
 }
 
 TEST_F(DatapathTest, RepeatedRunsAreExact) {

@@ -70,6 +70,7 @@ void Drainer::CollectHalf(uint32_t half, RecordSink sink, DrainResult* r) {
   const uint32_t ovf = layout_.slots_per_half;  // overflow slots follow the flow slots
   const GenerationReader::Range ranges[] = {{0, n}, {ovf, ovf + o}};
   GenerationReader::Counts c;
+  c.slot_stats = &slot_stats_;
   // Cannot fail: the ranges are clamped to the half, which the reader is sized for.
   reader_.Read(base, ranges, clock_, sink, &c);
   r->records += c.records;

@@ -71,6 +71,9 @@ class Drainer {
 
   // The generation the programs write now.
   uint64_t generation() const;
+  // What every flow slot drained so far adds to the kernel's tcflow_stats (the counters the
+  // programs keep per flow; see tcflow_abi.h). Kernel counters + this = per-packet counts.
+  const tcflow_stats& slot_stats() const { return slot_stats_; }
   GraceMode grace_mode() const { return grace_.mode(); }
   WallClock& clock() { return clock_; }
   const TableLayout& layout() const { return layout_; }
@@ -92,6 +95,7 @@ class Drainer {
   GracePeriod grace_;
   MmapRegion control_map_;
   MmapRegion slot_map_;
+  tcflow_stats slot_stats_ = {};
   tcflow_control* control_ = nullptr;
   tcflow_slot* slots_ = nullptr;
   WallClock clock_;

@@ -163,6 +163,8 @@ void GenerationReader::Merge(tcflow_slot* base, uint32_t begin, uint32_t end, Co
     }
     for (uint32_t i = 0; i < m; ++i) {
       if (base[lo + i].stats.packets == 0) continue;  // never handed out
+      // Before a duplicate is folded away: its chain may differ from the first slot's.
+      if (c->slot_stats != nullptr) tcflow_stats_add_flow_slot(c->slot_stats, &base[lo + i]);
       Insert(base, lo + i, hashes[i], c);
     }
   }
@@ -206,7 +208,9 @@ bool GenerationReader::Read(tcflow_slot* base, absl::Span<const Range> ranges,
           __builtin_prefetch(reinterpret_cast<const char*>(base + i + 16));
           __builtin_prefetch(reinterpret_cast<const char*>(base + i + 16) + 64);
         }
-        if (base[i].stats.packets != 0) Emit(base[i], clock, sink, c);
+        if (base[i].stats.packets == 0) continue;
+        if (!merge_ && c->slot_stats != nullptr) tcflow_stats_add_flow_slot(c->slot_stats, &base[i]);
+        Emit(base[i], clock, sink, c);
       }
       std::memset(static_cast<void*>(base + lo), 0, sizeof(tcflow_slot) * (hi - lo));
     }

@@ -56,6 +56,9 @@ class GenerationReader {
     uint64_t bytes = 0;
     absl::Duration sink_time;
     absl::Duration merge_time;  // pass 1
+    // If set, every flow slot read is added to it (tcflow_stats_add_flow_slot): the
+    // counters the programs count per flow rather than per packet.
+    tcflow_stats* slot_stats = nullptr;
   };
 
   // max_slots: the most slots one generation can hold (flow + overflow slots of a half);

@@ -36,6 +36,13 @@ void StatsReader::Sum(const void* percpu, int ncpus, size_t stride, tcflow_stats
   std::memcpy(out, acc, sizeof(acc));
 }
 
+void StatsReader::Add(const tcflow_stats& from, tcflow_stats* to) {
+  constexpr size_t kWords = sizeof(tcflow_stats) / sizeof(uint64_t);
+  const auto* f = reinterpret_cast<const uint64_t*>(&from);
+  auto* t = reinterpret_cast<uint64_t*>(to);
+  for (size_t i = 0; i < kWords; ++i) t[i] += f[i];
+}
+
 absl::Status StatsReader::Read(tcflow_stats* out) {
   uint32_t key = 0;
   if (bpf_map_lookup_elem(fd_, &key, buf_.data()) != 0) {

@@ -23,6 +23,8 @@ class StatsReader {
   // Sums `ncpus` per-CPU copies laid out `stride` bytes apart (the kernel rounds the value
   // size up to 8). Every field of tcflow_stats is a __u64, so the sum is element-wise.
   static void Sum(const void* percpu, int ncpus, size_t stride, tcflow_stats* out);
+  // *to += from, element-wise (e.g. the kernel's counters + Drainer::slot_stats()).
+  static void Add(const tcflow_stats& from, tcflow_stats* to);
 
  private:
   int fd_ = -1;

@@ -346,8 +346,14 @@ void Pipeline::RefreshInterfaces() {
   });
 }
 
+bool Pipeline::ReadKernelStats(tcflow_stats* out) {
+  if (!stats_reader_.has_value() || !stats_reader_->Read(out).ok()) return false;
+  StatsReader::Add(drainer_->slot_stats(), out);  // the counters kept per flow
+  return true;
+}
+
 void Pipeline::RefreshMeteringStats() {
-  if (!stats_reader_.has_value() || !stats_reader_->Read(&kernel_stats_).ok()) return;
+  if (!ReadKernelStats(&kernel_stats_)) return;
   ipfix::MeteringStats m;
   m.packets_observed = kernel_stats_.packets[0] + kernel_stats_.packets[1];
   m.octets_observed = kernel_stats_.bytes[0] + kernel_stats_.bytes[1];
@@ -487,7 +493,7 @@ void Pipeline::SnapshotMetrics(metrics::PipelineSnapshot* out) {
   out->traffic = traffic_metrics_.Snapshot(interfaces_ != nullptr ? interfaces_->MetricLabels()
                                                                    : names_);
   // The kernel's counters as of now (the traffic ones are as of the last drain).
-  out->kernel_valid = stats_reader_.has_value() && stats_reader_->Read(&out->kernel).ok();
+  out->kernel_valid = ReadKernelStats(&out->kernel);
   out->table_flows = totals_.last.slots_read;
   out->table_capacity = drainer_->layout().slots_per_half;
   out->cache_flows = cache_->size();

@@ -128,6 +128,9 @@ class Pipeline {
   // exists (start-up).
   void OnExportSide(std::function<void()> job);
   void RefreshInterfaces();
+  // The kernel's tcflow_stats plus what the drained flow slots add to them; false if the
+  // kernel's could not be read.
+  bool ReadKernelStats(tcflow_stats* out);
   void RefreshMeteringStats();
   absl::Status ArmTimer(absl::Duration interval);
 
