@@ -259,7 +259,7 @@ struct tcflow_stats {
   __u64 icmp6_type[256]; /* (+ slots) */
   __u64 ext_hdr[TCFLOW_EXT_HEADER_COUNT]; /* (+ slots) */
   __u64 ext_chain_depth[TCFLOW_MAX_EXT_HEADERS + 2]; /* last: deeper than the walk (+ slots) */
-  __u64 size_hist[TCFLOW_SIZE_BUCKETS];
+  __u64 size_hist[TCFLOW_SIZE_BUCKETS]; /* every keyed packet, counted per packet */
   __u64 flows_not_created; /* packets folded into an overflow record (table full) */
   __u64 overflow_lost;     /* packets with no overflow slot either (counted only here) */
   __u64 events_lost;       /* ring buffer full */

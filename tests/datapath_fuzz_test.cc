@@ -177,6 +177,7 @@ TEST(DatapathFuzzTest, MillionFramesNeverChangeFateOrBytesAndCountExactly) {
   for (int phase = 0; phase < kPhases; phase++) {
     dp->FreshGeneration();
     tcflow_stats before = dp->Stats();
+    tcflow_stats kbefore = dp->KernelStats();
     uint64_t wire = 0, run = 0;
     for (uint64_t i = 0; i < kFramesPerPhase; i++) {
       RunContext ctx;
@@ -216,6 +217,14 @@ TEST(DatapathFuzzTest, MillionFramesNeverChangeFateOrBytesAndCountExactly) {
     tcflow_stats after = dp->Stats();
     uint64_t seen = (after.packets[0] - before.packets[0]) + (after.packets[1] - before.packets[1]);
     EXPECT_EQ(seen, wire) << "phase " << phase;
+    // The kernel's own per-packet witness: every keyed packet is in the size histogram once.
+    tcflow_stats kafter = dp->KernelStats();
+    uint64_t sized = 0;
+    for (int b = 0; b < TCFLOW_SIZE_BUCKETS; b++) sized += kafter.size_hist[b] - kbefore.size_hist[b];
+    uint64_t unkeyed = kafter.not_ip - kbefore.not_ip;
+    for (int r = 1; r < TCFLOW_PARSE_RESULT_COUNT; r++)
+      unkeyed += kafter.parse_error[r] - kbefore.parse_error[r];
+    EXPECT_EQ(sized + unkeyed, wire) << "phase " << phase;
     uint64_t counted = (after.overflow_lost - before.overflow_lost) + (after.not_ip - before.not_ip);
     uint64_t errors = 0;
     for (int r = 1; r < TCFLOW_PARSE_RESULT_COUNT; r++)

@@ -990,9 +990,10 @@ absl::StatusOr<KernelTotals> ReadKernelTotals(const std::string& pin_path) {
   tcflow_stats st{};
   if (absl::Status s = reader->Read(&st); !s.ok()) return s;
   KernelTotals t;
-  t.packets = st.packets[0] + st.packets[1];
   t.not_ip = st.not_ip;
   for (int i = 1; i < TCFLOW_PARSE_RESULT_COUNT; ++i) t.parse_errors += st.parse_error[i];
+  for (uint64_t n : st.size_hist) t.packets += n;
+  t.packets += t.not_ip + t.parse_errors;
   t.overflow_lost = st.overflow_lost;
   t.flows_not_created = st.flows_not_created;
   return t;

@@ -225,9 +225,12 @@ RunResult Flowctl(const std::vector<std::string>& args);
 absl::StatusOr<std::vector<std::string>> TcflowFilters(const Namespace& ns);
 
 // The kernel's monotonic counters of a pinned table set (tcflow_stats summed over CPUs):
-// everything the programs saw, for end-to-end conservation checks.
+// everything the programs saw, for end-to-end conservation checks. The programs count a
+// packet's per-flow counters in its slot (tcflowd adds them when it drains), but every
+// packet once in the kernel's own counters too: a keyed packet in the size histogram, the
+// others as non-IP or a parse error. Their sum is the witness, independent of tcflowd.
 struct KernelTotals {
-  uint64_t packets = 0;        // both directions
+  uint64_t packets = 0;        // both directions: size histogram + not_ip + parse_errors
   uint64_t not_ip = 0, parse_errors = 0, overflow_lost = 0;
   uint64_t flows_not_created = 0;
 };
