@@ -62,7 +62,7 @@ static __always_inline __u32 tcflow_chain_sig(const struct tcflow_parsed *p) {
   return sig;
 }
 
-/* Extension-header stats of an IPv6 packet that its slot's chain_packets does not count. */
+/* Extension-header stats of an IPv6 packet whose chain is not its slot's `chain`. */
 static __always_inline void tcflow_count_ext(struct tcflow_stats *st,
                                              const struct tcflow_parsed *p, __u32 segs) {
   if (p->ip_version != 6) return;
@@ -189,7 +189,7 @@ static __always_inline void tcflow_init_slot(struct tcflow_slot *s, const struct
   fs->ext_hdr_depth = p->ext_depth;
   fs->reserved = 0;
   fs->chain = sig;
-  fs->chain_packets = p->ip_version == 6 ? segs : 0;
+  fs->chain_misses = 0;
   fs->reserved2 = 0;
 }
 
@@ -403,6 +403,7 @@ static __attribute__((noinline)) void tcflow_fast_other_chain(struct tcflow_stat
   if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT))
     bitmap |= later_fragment ? TCFLOW_IE64_FRA1 : TCFLOW_IE64_FRA0;
   fs->ext_hdr_bitmap |= bitmap;
+  fs->chain_misses += 1;
   const __u32 depth = TCFLOW_CHAIN_DEPTH(sig) & 3;
   if (depth > fs->ext_hdr_depth) fs->ext_hdr_depth = depth;
   st->ext_chain_depth[depth] += 1;
@@ -453,12 +454,10 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
   if (ttl < fs->min_ttl) fs->min_ttl = ttl;
   if (ttl > fs->max_ttl) fs->max_ttl = ttl;
   if (ipver == 6) {
-    /* The slot's chain_packets counts the chain of its first packet, which also set the
-     * slot's IE 64 bits and depth. A packet with another chain (say, only a flow's large
+    /* A packet with the chain of the slot's first packet (which also set the slot's IE 64
+     * bits and depth) is counted by the slot alone. Another chain (say, only a flow's large
      * datagrams are fragmented) is counted per packet, as the general path would. */
-    if (fs->chain == sig)
-      fs->chain_packets += 1;
-    else
+    if (fs->chain != sig)
       tcflow_fast_other_chain(st, fs, sig, wm >> 48 & TCFLOW_KEY_NON_FIRST_FRAGMENT);
     if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT) && !fs->frag_id) fs->frag_id = frag_id;
   }
@@ -756,12 +755,13 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
 existing:
   tcflow_meter(s, p, segs, bytes, now, owner == 0);
   if (p->ip_version == 6) {
-    if (s->stats.chain != sig)
-      tcflow_count_ext(st, p, segs); /* the slot's chain_packets counts only its first chain */
-    else if (owner == 0)
-      __sync_fetch_and_add(&s->stats.chain_packets, segs);
-    else
-      s->stats.chain_packets += segs;
+    if (s->stats.chain != sig) {
+      tcflow_count_ext(st, p, segs); /* the slot counts only its first packet's chain */
+      if (owner == 0)
+        __sync_fetch_and_add(&s->stats.chain_misses, segs);
+      else
+        s->stats.chain_misses += segs;
+    }
   }
   goto events;
 overflow:

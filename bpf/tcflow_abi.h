@@ -149,8 +149,9 @@ struct tcflow_flow_stats {
   __u8 tos;               /* DSCP/ECN byte of the first packet (ipClassOfService) */
   __u8 ext_hdr_depth;     /* deepest extension-header chain seen */
   __u16 reserved;
-  __u32 chain;            /* IPv6: TCFLOW_CHAIN_SIG of the slot's first packet */
-  __u64 chain_packets;    /* IPv6: wire packets whose chain had that signature */
+  __u32 chain;            /* IPv6: the chain signature of the slot's first packet */
+  __u64 chain_misses;     /* IPv6: wire packets with another chain (their extension-header
+                           * stats are counted per packet in tcflow_stats instead) */
   __u64 reserved2;        /* the slot is 128 bytes: a shift, not a multiply, addresses it */
 };
 
@@ -286,7 +287,7 @@ static inline void tcflow_stats_add_flow_slot(struct tcflow_stats *st,
                         TCFLOW_KEY_EXT_CHAIN_TRUNCATED)))
     st->icmp6_type[k->dst_port >> 8] += n;
   const __u32 sig = s->stats.chain;
-  const __u64 c = s->stats.chain_packets;
+  const __u64 c = n - s->stats.chain_misses; /* packets whose chain was `sig` */
   if (c == 0 || TCFLOW_CHAIN_DEPTH(sig) > TCFLOW_MAX_EXT_HEADERS + 1) return;
   st->ext_chain_depth[TCFLOW_CHAIN_DEPTH(sig)] += c;
   for (kind = 0; kind < TCFLOW_EXT_HEADER_COUNT; kind++)

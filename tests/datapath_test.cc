@@ -163,9 +163,9 @@ class DatapathTest : public ::testing::Test {
       EXPECT_EQ(b.packets, 2 * a.packets);
       EXPECT_EQ(b.bytes, 2 * a.bytes);
       EXPECT_GE(b.last_seen_ns, a.last_seen_ns);
-      EXPECT_EQ(b.chain_packets, 2 * a.chain_packets);
+      EXPECT_EQ(b.chain_misses, 2 * a.chain_misses);
       a.packets = b.packets = a.bytes = b.bytes = a.last_seen_ns = b.last_seen_ns = 0;
-      a.chain_packets = b.chain_packets = 0;
+      a.chain_misses = b.chain_misses = 0;
       EXPECT_EQ(std::memcmp(&a, &b, sizeof(a)), 0) << "a field other than the counters moved";
     }
   }
@@ -706,7 +706,8 @@ TEST_F(DatapathTest, CacheOffGivesTheSameRecords) {
 }
 
 // One flow (the same 5-tuple) whose packets carry different extension chains: its slot's
-// chain_packets counts the first packet's chain, every other chain is counted per packet.
+// chain counts the first packet's chain, every other chain is counted per packet (and in
+// chain_misses).
 // With the flow cache on (most packets take the fast path) the stats and the record must be
 // exactly those of the general path alone (cache off).
 TEST_F(DatapathTest, FlowWhoseChainsChangeCountsLikeTheGeneralPath) {
@@ -745,7 +746,8 @@ TEST_F(DatapathTest, FlowWhoseChainsChangeCountsLikeTheGeneralPath) {
   ASSERT_EQ(general_flows.size(), 1u);
   tcflow_slot a = fast_flows[0], b = general_flows[0];
   EXPECT_EQ(a.stats.packets, 36u);
-  EXPECT_EQ(a.stats.chain_packets, 9u) << "the first packet's chain: none";
+  EXPECT_EQ(a.stats.chain, 0u) << "the first packet's chain: none";
+  EXPECT_EQ(a.stats.chain_misses, 27u);
   EXPECT_EQ(a.stats.ext_hdr_bitmap,
             TCFLOW_IE64_HOP | TCFLOW_IE64_FRA0 | TCFLOW_IE64_DST | TCFLOW_IE64_RH);
   a.stats.first_seen_ns = b.stats.first_seen_ns = a.stats.last_seen_ns = b.stats.last_seen_ns = 0;
