@@ -505,6 +505,41 @@ static __always_inline int tcflow_fast_v4(struct __sk_buff *skb, __u8 *ip, void 
                          tcp_flags, 0, 0);
 }
 
+/* The fast path's IPv6 packet from its transport header on: `off` is where that header is
+ * (from ip), `nh` its protocol; a later fragment (key_flags) has none. Inlined twice: with
+ * the constant 40 for a packet without extension headers, the common case, whose checks
+ * then fold into constants. */
+static __always_inline int tcflow_fast_v6_l4(struct __sk_buff *skb, __u8 *ip, void *data_end,
+                                             __u8 dir, struct tcflow_stats *st,
+                                             struct tcflow_pcpu *pc, __u64 wm0, __u32 ip_len,
+                                             __u32 nh, __u32 off, __u32 sig, __u32 frag_id,
+                                             __u64 key_flags) {
+  __u64 wp = 0;
+  __u32 tcp_flags = 0;
+  if (!key_flags) {
+    __u8 *l4 = ip + off;
+    if ((void *)(l4 + 8) > data_end) return 0;
+    if (nh == IPPROTO_TCP) {
+      if ((void *)(l4 + 20) > data_end || off + 20 > ip_len) return 0;
+      tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
+    } else if (nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_) {
+      if (off + 8 > ip_len) return 0;
+      /* Neighbour discovery raises events: the general path does that. */
+      if (nh == IPPROTO_ICMPV6_ && l4[0] >= 133 && l4[0] <= 137) return 0;
+    } else {
+      return 0;
+    }
+    wp = tcflow_fast_ports(l4, nh);
+  }
+  if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
+  const __u64 w1 = (__u64)skb->ifindex |
+                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
+  return tcflow_fast_hit(st, pc, dir, 6, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
+                         *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
+                         wm0 | (__u64)nh << 32 | key_flags << 48, ip_len, ip[7], tcp_flags,
+                         sig, frag_id);
+}
+
 /* The fast path's IPv6 packet (Ethernet + 40 + 8 bytes are in the linear data). */
 static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void *data_end,
                                           __u8 dir, struct tcflow_stats *st,
@@ -516,13 +551,15 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
   const __u32 frame_ip = skb->len - 14;
   if (frame_ip < ip_len) ip_len = frame_ip;
   __u32 nh = ip[6];
+  if (nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_)
+    return tcflow_fast_v6_l4(skb, ip, data_end, dir, st, pc, wm0, ip_len, nh, 40, 0, 0, 0);
+
   __u32 off = 40; /* of the next header, from ip */
   __u32 sig = 0;
   __u32 frag_id = 0;
   __u64 key_flags = 0;
 #pragma unroll
   for (int i = 0; i < 2; i++) {
-    if (nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_) break;
     __u8 *h = ip + off;
     if ((void *)(h + 8) > data_end || off + 8 > ip_len) return 0;
     __u32 len;
@@ -550,33 +587,12 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
     nh = h[0];
     off += len;
     if (off > ip_len) return 0;
+    if (nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_) break;
   }
   if (tcflow_cfg_ext_alert_depth && TCFLOW_CHAIN_DEPTH(sig) > tcflow_cfg_ext_alert_depth)
     return 0;
-  __u64 wp = 0;
-  __u32 tcp_flags = 0;
-  if (!key_flags) {
-    __u8 *l4 = ip + off;
-    if ((void *)(l4 + 8) > data_end) return 0;
-    if (nh == IPPROTO_TCP) {
-      if ((void *)(l4 + 20) > data_end || off + 20 > ip_len) return 0;
-      tcp_flags = bpf_ntohs(*(__u16 *)(l4 + 12)) & 0x0fff;
-    } else if (nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_) {
-      if (off + 8 > ip_len) return 0;
-      /* Neighbour discovery raises events: the general path does that. */
-      if (nh == IPPROTO_ICMPV6_ && l4[0] >= 133 && l4[0] <= 137) return 0;
-    } else {
-      return 0;
-    }
-    wp = tcflow_fast_ports(l4, nh);
-  }
-  if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
-  const __u64 w1 = (__u64)skb->ifindex |
-                   (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
-  return tcflow_fast_hit(st, pc, dir, 6, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
-                         *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
-                         wm0 | (__u64)nh << 32 | key_flags << 48, ip_len, ip[7], tcp_flags,
-                         sig, frag_id);
+  return tcflow_fast_v6_l4(skb, ip, data_end, dir, st, pc, wm0, ip_len, nh, off, sig, frag_id,
+                           key_flags);
 }
 
 static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct tcflow_stats *st,
