@@ -136,9 +136,11 @@ struct tcflow_flow_key {
 /* Per-flow metering, written by the programs. Times are bpf_ktime_get_coarse_ns()-style
  * CLOCK_MONOTONIC nanoseconds (user space converts them to wall-clock milliseconds). */
 struct tcflow_flow_stats {
+  /* Written once, when the slot is taken; in the key's cache line. Everything after it, the
+   * fields a packet of an existing flow writes or checks, shares the slot's second line. */
+  __u64 first_seen_ns;
   __u64 packets;     /* wire packets (a GSO/GRO super-packet counts gso_segs) */
   __u64 bytes;       /* IP-layer bytes as on the wire (headers repeated per segment) */
-  __u64 first_seen_ns;
   __u64 last_seen_ns;
   __u32 flow_label;       /* IPv6 flow label of the first packet */
   __u32 frag_id;          /* fragment identification of the first fragment seen */
