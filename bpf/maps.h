@@ -105,13 +105,14 @@ struct {
 struct tcflow_cache_v4 {
   __u64 key[TCFLOW_KEY_WORDS_V4 - 1];
   __u32 slot;
-  __u32 unused[7];
+  __u32 gen; /* second level only: the generation's low 32 bits */
+  __u32 unused[6];
 };
 
 struct tcflow_cache_v6 {
   __u64 key[TCFLOW_KEY_WORDS_V6 - 1];
   __u32 slot;
-  __u32 unused;
+  __u32 gen; /* second level only: the generation's low 32 bits */
 };
 _Static_assert(sizeof(struct tcflow_cache_v4) == 64, "a shift addresses an entry");
 _Static_assert(sizeof(struct tcflow_cache_v6) == 64, "a shift addresses an entry");
@@ -138,5 +139,32 @@ struct {
   __type(key, __u32);
   __type(value, struct tcflow_pcpu);
 } tcflow_pcpu SEC(".maps");
+
+/*
+ * Second level of the flow cache, for a CPU with more active flows than the first level
+ * holds: 4096 IPv4 and 2048 IPv6 entries per CPU, direct-mapped on more bits of the same
+ * hash. The general path probes it on a first-level miss, before the LRU index, and a hit
+ * refills the first level; the fast path knows only the first level, so its hit path pays
+ * nothing for it.
+ * CPU c's entries are [c << bits, (c + 1) << bits) of one plain array: the loader sizes it for
+ * the possible CPUs (a bare load has room for TCFLOW_L2_DEFAULT_CPUS; a CPU past the array
+ * finds nothing and takes the LRU index). Entries carry the generation's low 32 bits instead
+ * of being emptied: an entry would have to sit untouched for 2^32 drains to match again.
+ */
+#define TCFLOW_L2_DEFAULT_CPUS 4 /* TCFLOW_L2_V4_BITS, _V6_BITS: in tcflow_abi.h */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, TCFLOW_L2_DEFAULT_CPUS << TCFLOW_L2_V4_BITS);
+  __type(key, __u32);
+  __type(value, struct tcflow_cache_v4);
+} tcflow_l2_v4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, TCFLOW_L2_DEFAULT_CPUS << TCFLOW_L2_V6_BITS);
+  __type(key, __u32);
+  __type(value, struct tcflow_cache_v6);
+} tcflow_l2_v6 SEC(".maps");
 
 #endif /* TCFLOW_BPF_MAPS_H_ */

@@ -321,6 +321,56 @@ static __always_inline __u32 tcflow_fold(__u64 x) {
   return (__u32)x * 0x9E3779B1u;
 }
 
+/* The flow cache's first level uses the hash's top 8 (IPv6: 7) bits; the second level
+ * (maps.h) its top 12 (11), so flows that share a first-level entry mostly do not share a
+ * second-level one. NULL: a CPU past the array the loader sized. */
+static __always_inline struct tcflow_cache_v4 *tcflow_l2_entry_v4(__u32 cpu, __u32 hash) {
+  __u32 k = cpu << TCFLOW_L2_V4_BITS | hash >> (32 - TCFLOW_L2_V4_BITS);
+  return bpf_map_lookup_elem(&tcflow_l2_v4, &k);
+}
+
+static __always_inline struct tcflow_cache_v6 *tcflow_l2_entry_v6(__u32 cpu, __u32 hash) {
+  __u32 k = cpu << TCFLOW_L2_V6_BITS | hash >> (32 - TCFLOW_L2_V6_BITS);
+  return bpf_map_lookup_elem(&tcflow_l2_v6, &k);
+}
+
+/* A first-level miss: if the second level has the key in this generation, copies the entry
+ * into the first level `c` and returns 1. */
+static __always_inline int tcflow_l2_refill_v4(struct tcflow_cache_v4 *c, __u32 cpu,
+                                               __u32 hash, __u32 gen32, __u64 w1, __u64 wa,
+                                               __u64 wp, __u64 wm) {
+  struct tcflow_cache_v4 *e = tcflow_l2_entry_v4(cpu, hash);
+  if (!e || e->gen != gen32 ||
+      ((e->key[0] ^ w1) | (e->key[1] ^ wa) | (e->key[2] ^ wp) | (e->key[3] ^ wm)) != 0)
+    return 0;
+  c->key[0] = w1;
+  c->key[1] = wa;
+  c->key[2] = wp;
+  c->key[3] = wm;
+  c->slot = e->slot;
+  return 1;
+}
+
+static __always_inline int tcflow_l2_refill_v6(struct tcflow_cache_v6 *c, __u32 cpu,
+                                               __u32 hash, __u32 gen32, __u64 w1, __u64 s0,
+                                               __u64 s1, __u64 d0, __u64 d1, __u64 wp,
+                                               __u64 wm) {
+  struct tcflow_cache_v6 *e = tcflow_l2_entry_v6(cpu, hash);
+  if (!e || e->gen != gen32 ||
+      ((e->key[0] ^ w1) | (e->key[1] ^ s0) | (e->key[2] ^ s1) | (e->key[3] ^ d0) |
+       (e->key[4] ^ d1) | (e->key[5] ^ wp) | (e->key[6] ^ wm)) != 0)
+    return 0;
+  c->key[0] = w1;
+  c->key[1] = s0;
+  c->key[2] = s1;
+  c->key[3] = d0;
+  c->key[4] = d1;
+  c->key[5] = wp;
+  c->key[6] = wm;
+  c->slot = e->slot;
+  return 1;
+}
+
 /* Takes a new slot for the packet's flow; returns its index in the half, or -1 (full). */
 static __always_inline int tcflow_new_slot(struct tcflow_control *ctl, __u32 half,
                                            __u32 half_base, struct tcflow_slot **out) {
@@ -427,6 +477,8 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
   /* The slot index is passed to the look-up where it lies, in the cache: copying it to the
    * stack first would put a store-to-load forwarding in the critical path. */
   const __u32 *slot_i;
+  /* A first-level miss goes to the general path, which probes the second level before the
+   * LRU index (and refills the first level). */
   if (ipver == 4) {
     struct tcflow_cache_v4 *c =
         &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
@@ -682,9 +734,11 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
   if (p->ip_version == 4) {
     const __u64 wa = (__u64)p->src4 | (__u64)p->dst4 << 32;
     struct tcflow_cache_v4 *c = 0;
+    const __u32 hash = tcflow_fold(w1 ^ wa ^ wp ^ wm);
     if (tcflow_cfg_flow_cache) {
-      c = &pc->v4[(tcflow_fold(w1 ^ wa ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V4 - 1)];
-      if (((c->key[0] ^ w1) | (c->key[1] ^ wa) | (c->key[2] ^ wp) | (c->key[3] ^ wm)) == 0) {
+      c = &pc->v4[(hash >> 24) & (TCFLOW_CACHE_V4 - 1)];
+      if (((c->key[0] ^ w1) | (c->key[1] ^ wa) | (c->key[2] ^ wp) | (c->key[3] ^ wm)) == 0 ||
+          tcflow_l2_refill_v4(c, cpu, hash, (__u32)gen, w1, wa, wp, wm)) {
         __u32 i = c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
@@ -715,18 +769,30 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
       c->key[2] = wp;
       c->key[3] = wm;
       c->slot = half_base + slot_i;
+      /* Hash and CPU again rather than kept live across the look-ups: the call chain's
+       * stack (512 bytes) has no room to spill them. */
+      struct tcflow_cache_v4 *e =
+          tcflow_l2_entry_v4(bpf_get_smp_processor_id(), tcflow_fold(w1 ^ wa ^ wp ^ wm));
+      if (e) {
+        e->key[0] = w1;
+        e->key[1] = wa;
+        e->key[2] = wp;
+        e->key[3] = wm;
+        e->slot = half_base + slot_i;
+        e->gen = (__u32)gen;
+      }
     }
     if (v) goto existing;
     goto events;
   } else {
     const __u64 s0 = p->src6[0], s1 = p->src6[1], d0 = p->dst6[0], d1 = p->dst6[1];
     struct tcflow_cache_v6 *c = 0;
-    __u32 ch = 0;
+    const __u32 hash = tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm);
     if (tcflow_cfg_flow_cache) {
-      ch = (tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm) >> 24) & (TCFLOW_CACHE_V6 - 1);
-      c = &pc->v6[ch];
+      c = &pc->v6[(hash >> 24) & (TCFLOW_CACHE_V6 - 1)];
       if (((c->key[0] ^ w1) | (c->key[1] ^ s0) | (c->key[2] ^ s1) | (c->key[3] ^ d0) |
-           (c->key[4] ^ d1) | (c->key[5] ^ wp) | (c->key[6] ^ wm)) == 0) {
+           (c->key[4] ^ d1) | (c->key[5] ^ wp) | (c->key[6] ^ wm)) == 0 ||
+          tcflow_l2_refill_v6(c, cpu, hash, (__u32)gen, w1, s0, s1, d0, d1, wp, wm)) {
         __u32 i = c->slot;
         s = bpf_map_lookup_elem(&tcflow_slots, &i);
         if (s) goto existing;
@@ -763,6 +829,19 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
       c->key[5] = wp;
       c->key[6] = wm;
       c->slot = half_base + slot_i;
+      struct tcflow_cache_v6 *e = tcflow_l2_entry_v6(bpf_get_smp_processor_id(),
+                                                     tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm));
+      if (e) {
+        e->key[0] = w1;
+        e->key[1] = s0;
+        e->key[2] = s1;
+        e->key[3] = d0;
+        e->key[4] = d1;
+        e->key[5] = wp;
+        e->key[6] = wm;
+        e->slot = half_base + slot_i;
+        e->gen = (__u32)gen;
+      }
     }
     if (v) goto existing;
     goto events;

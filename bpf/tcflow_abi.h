@@ -61,6 +61,13 @@
 #define TCFLOW_MAP_STATS "tcflow_stats"       /* per-CPU array[1]: struct tcflow_stats */
 #define TCFLOW_MAP_EVENTS "tcflow_events"     /* ring buffer of struct tcflow_event */
 
+/* The flow cache's second level (private to the programs, but sized by the loader): arrays
+ * of (possible CPUs << bits) 64-byte entries, see bpf/maps.h. */
+#define TCFLOW_MAP_L2_V4 "tcflow_l2_v4"
+#define TCFLOW_MAP_L2_V6 "tcflow_l2_v6"
+#define TCFLOW_L2_V4_BITS 12
+#define TCFLOW_L2_V6_BITS 11
+
 /* Load-time knobs: `const volatile` globals in the object's .rodata, set by the loader
  * before load so one object serves every deployment:
  *   __u32 tcflow_cfg_slots_per_half;   flow slots per half (map sizes follow it)

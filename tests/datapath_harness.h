@@ -91,6 +91,10 @@ class Datapath {
                              2 * tcflow_half_stride(knobs.slots_per_half));
     bpf_map__set_max_entries(d->skel_->maps.tcflow_idx_v4, 2 * knobs.slots_per_half);
     bpf_map__set_max_entries(d->skel_->maps.tcflow_idx_v6, 2 * knobs.slots_per_half);
+    // The flow cache's second level: a region per possible CPU, as the loader sizes it.
+    const uint32_t cpus = static_cast<uint32_t>(libbpf_num_possible_cpus());
+    bpf_map__set_max_entries(d->skel_->maps.tcflow_l2_v4, cpus << TCFLOW_L2_V4_BITS);
+    bpf_map__set_max_entries(d->skel_->maps.tcflow_l2_v6, cpus << TCFLOW_L2_V6_BITS);
     int err = tcflow__load(d->skel_);
     if (err) {
       *error = "tcflow__load failed (verifier?): " + std::string(strerror(-err));

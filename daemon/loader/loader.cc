@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <bpf/bpf.h>
@@ -92,6 +93,20 @@ absl::StatusOr<std::unique_ptr<Loader>> Loader::Load(const LoaderOptions& option
     int err = bpf_map__set_max_entries(maps[s.id], s.entries);
     if (err != 0) {
       return Errno(-err, absl::StrCat("size table ", TableName(s.id)));
+    }
+  }
+  // The flow cache's second level: a region per possible CPU (bpf/maps.h).
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return Errno(-ncpus, "count the possible CPUs");
+  const std::pair<const char*, int> l2[] = {{TCFLOW_MAP_L2_V4, TCFLOW_L2_V4_BITS},
+                                            {TCFLOW_MAP_L2_V6, TCFLOW_L2_V6_BITS}};
+  for (const auto& [name, bits] : l2) {
+    bpf_map* m = bpf_object__find_map_by_name(obj, name);
+    if (m == nullptr) {
+      return absl::InternalError(absl::StrCat("the embedded object has no map ", name));
+    }
+    if (int err = bpf_map__set_max_entries(m, static_cast<uint32_t>(ncpus) << bits); err != 0) {
+      return Errno(-err, absl::StrCat("size ", name));
     }
   }
   // The drain reads these straight from memory.
