@@ -334,6 +334,29 @@ static __always_inline struct tcflow_cache_v6 *tcflow_l2_entry_v6(__u32 cpu, __u
   return bpf_map_lookup_elem(&tcflow_l2_v6, &k);
 }
 
+/* Fills a flow-cache entry (either level) with a key and its slot. */
+static __always_inline void tcflow_cache_fill_v4(struct tcflow_cache_v4 *c, __u64 w1, __u64 wa,
+                                                 __u64 wp, __u64 wm, __u32 slot) {
+  c->key[0] = w1;
+  c->key[1] = wa;
+  c->key[2] = wp;
+  c->key[3] = wm;
+  c->slot = slot;
+}
+
+static __always_inline void tcflow_cache_fill_v6(struct tcflow_cache_v6 *c, __u64 w1, __u64 s0,
+                                                 __u64 s1, __u64 d0, __u64 d1, __u64 wp,
+                                                 __u64 wm, __u32 slot) {
+  c->key[0] = w1;
+  c->key[1] = s0;
+  c->key[2] = s1;
+  c->key[3] = d0;
+  c->key[4] = d1;
+  c->key[5] = wp;
+  c->key[6] = wm;
+  c->slot = slot;
+}
+
 /* A first-level miss: if the second level has the key in this generation, copies the entry
  * into the first level `c` and returns 1. */
 static __always_inline int tcflow_l2_refill_v4(struct tcflow_cache_v4 *c, __u32 cpu,
@@ -343,11 +366,7 @@ static __always_inline int tcflow_l2_refill_v4(struct tcflow_cache_v4 *c, __u32 
   if (!e || e->gen != gen32 ||
       ((e->key[0] ^ w1) | (e->key[1] ^ wa) | (e->key[2] ^ wp) | (e->key[3] ^ wm)) != 0)
     return 0;
-  c->key[0] = w1;
-  c->key[1] = wa;
-  c->key[2] = wp;
-  c->key[3] = wm;
-  c->slot = e->slot;
+  tcflow_cache_fill_v4(c, w1, wa, wp, wm, e->slot);
   return 1;
 }
 
@@ -360,14 +379,7 @@ static __always_inline int tcflow_l2_refill_v6(struct tcflow_cache_v6 *c, __u32 
       ((e->key[0] ^ w1) | (e->key[1] ^ s0) | (e->key[2] ^ s1) | (e->key[3] ^ d0) |
        (e->key[4] ^ d1) | (e->key[5] ^ wp) | (e->key[6] ^ wm)) != 0)
     return 0;
-  c->key[0] = w1;
-  c->key[1] = s0;
-  c->key[2] = s1;
-  c->key[3] = d0;
-  c->key[4] = d1;
-  c->key[5] = wp;
-  c->key[6] = wm;
-  c->slot = e->slot;
+  tcflow_cache_fill_v6(c, w1, s0, s1, d0, d1, wp, wm, e->slot);
   return 1;
 }
 
@@ -764,21 +776,13 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
     }
     if (!s) goto overflow; /* cannot happen: index values are always < slots_per_half */
     if (c) {
-      c->key[0] = w1;
-      c->key[1] = wa;
-      c->key[2] = wp;
-      c->key[3] = wm;
-      c->slot = half_base + slot_i;
+      tcflow_cache_fill_v4(c, w1, wa, wp, wm, half_base + slot_i);
       /* Hash and CPU again rather than kept live across the look-ups: the call chain's
        * stack (512 bytes) has no room to spill them. */
       struct tcflow_cache_v4 *e =
           tcflow_l2_entry_v4(bpf_get_smp_processor_id(), tcflow_fold(w1 ^ wa ^ wp ^ wm));
       if (e) {
-        e->key[0] = w1;
-        e->key[1] = wa;
-        e->key[2] = wp;
-        e->key[3] = wm;
-        e->slot = half_base + slot_i;
+        tcflow_cache_fill_v4(e, w1, wa, wp, wm, half_base + slot_i);
         e->gen = (__u32)gen;
       }
     }
@@ -821,25 +825,11 @@ __attribute__((noinline)) int tcflow_general(struct __sk_buff *skb, __u32 dir) {
     }
     if (!s) goto overflow;
     if (c) {
-      c->key[0] = w1;
-      c->key[1] = s0;
-      c->key[2] = s1;
-      c->key[3] = d0;
-      c->key[4] = d1;
-      c->key[5] = wp;
-      c->key[6] = wm;
-      c->slot = half_base + slot_i;
+      tcflow_cache_fill_v6(c, w1, s0, s1, d0, d1, wp, wm, half_base + slot_i);
       struct tcflow_cache_v6 *e = tcflow_l2_entry_v6(bpf_get_smp_processor_id(),
                                                      tcflow_fold(w1 ^ s0 ^ s1 ^ d0 ^ d1 ^ wp ^ wm));
       if (e) {
-        e->key[0] = w1;
-        e->key[1] = s0;
-        e->key[2] = s1;
-        e->key[3] = d0;
-        e->key[4] = d1;
-        e->key[5] = wp;
-        e->key[6] = wm;
-        e->slot = half_base + slot_i;
+        tcflow_cache_fill_v6(e, w1, s0, s1, d0, d1, wp, wm, half_base + slot_i);
         e->gen = (__u32)gen;
       }
     }
