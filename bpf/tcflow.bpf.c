@@ -6,10 +6,11 @@
  * Every path returns TC_ACT_UNSPEC and nothing here writes to the packet: the programs only
  * meter. The common packet of an existing flow takes tcflow_fast: a parse of only what such
  * a packet has, straight into the key words, one per-CPU cache probe, plain adds to the
- * CPU's own slot and the stats. Everything else (a cache miss, a new flow, VLAN tags, IPv4
- * options and fragments, longer IPv6 chains, GSO, NDP, truncated headers) takes the general
- * path: the full parser (parsing.h), the cache or one LRU hash look-up, slot creation,
- * overflow, events. The clock is a jiffies-keyed cache of the coarse monotonic clock (see
+ * CPU's own slot and the size histogram (the other counters are kept per flow, see
+ * tcflow_abi.h). Everything else (a cache miss, a new flow, VLAN tags, IPv4 options and
+ * fragments, longer IPv6 chains, GSO, NDP, truncated headers) takes the general path: the
+ * full parser (parsing.h), the flow cache's two levels or one LRU hash look-up, slot
+ * creation, overflow, events. The clock is a jiffies-keyed cache of the coarse monotonic clock (see
  * tcflow_now).
  */
 #include <linux/bpf.h>
@@ -482,7 +483,7 @@ static __attribute__((noinline)) void tcflow_fast_other_chain(struct tcflow_stat
  * is a constant at each call; for IPv4, wa holds both addresses and s1/d0/d1 are unused.
  */
 static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflow_pcpu *pc,
-                                           __u8 dir, __u32 ipver, __u64 w1,
+                                           __u32 ipver, __u64 w1,
                                            __u64 wa, __u64 s1, __u64 d0, __u64 d1, __u64 wp,
                                            __u64 wm, __u32 ip_len, __u32 ttl, __u32 tcp_flags,
                                            __u32 sig, __u32 frag_id) {
@@ -564,7 +565,7 @@ static __always_inline int tcflow_fast_v4(struct __sk_buff *skb, __u8 *ip, void 
   if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
   const __u64 w1 = (__u64)skb->ifindex |
                    (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
-  return tcflow_fast_hit(st, pc, dir, 4, w1, *(__u64 *)(ip + 12), 0, 0, 0,
+  return tcflow_fast_hit(st, pc, 4, w1, *(__u64 *)(ip + 12), 0, 0, 0,
                          tcflow_fast_ports(l4, proto), wm0 | (__u64)proto << 32, ip_len, ip[8],
                          tcp_flags, 0, 0);
 }
@@ -598,7 +599,7 @@ static __always_inline int tcflow_fast_v6_l4(struct __sk_buff *skb, __u8 *ip, vo
   if (TCFLOW_BENCH_FAST_CUT == 1) return 1;
   const __u64 w1 = (__u64)skb->ifindex |
                    (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
-  return tcflow_fast_hit(st, pc, dir, 6, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
+  return tcflow_fast_hit(st, pc, 6, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
                          *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
                          wm0 | (__u64)nh << 32 | key_flags << 48, ip_len, ip[7], tcp_flags,
                          sig, frag_id);
