@@ -66,15 +66,7 @@ static __always_inline __u32 tcflow_chain_sig(const struct tcflow_parsed *p) {
 /* Extension-header stats of an IPv6 packet whose chain is not its slot's `chain`. */
 static __always_inline void tcflow_count_ext(struct tcflow_stats *st,
                                              const struct tcflow_parsed *p, __u32 segs) {
-  if (p->ip_version != 6) return;
-  __u32 d = tcflow_chain_depth(p);
-  asm volatile("" : "+r"(d)); /* keep the clamp where the verifier can see it */
-  if (d < TCFLOW_MAX_EXT_HEADERS + 2) st->ext_chain_depth[d] += segs;
-  if (p->ext_depth) {
-#pragma unroll
-    for (int k = 0; k < TCFLOW_EXT_HEADER_COUNT; k++)
-      if (p->ext_count[k]) st->ext_hdr[k] += (__u64)p->ext_count[k] * segs;
-  }
+  if (p->ip_version == 6) tcflow_stats_add_chain(st, tcflow_chain_sig(p), segs);
 }
 
 /* The per-flow counters of a keyed packet no flow slot counts (an overflow record or lost):
@@ -460,20 +452,15 @@ static __attribute__((noinline)) void tcflow_fast_other_chain(struct tcflow_stat
                                                               struct tcflow_flow_stats *fs,
                                                               __u32 sig, __u32 later_fragment) {
   __u32 bitmap = 0;
-  if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_HOP_BY_HOP)) bitmap |= TCFLOW_IE64_HOP;
-  if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_DEST_OPTIONS)) bitmap |= TCFLOW_IE64_DST;
-  if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_ROUTING)) bitmap |= TCFLOW_IE64_RH;
+#pragma unroll
+  for (int k = 0; k < TCFLOW_EXT_HEADER_COUNT; k++)
+    if (TCFLOW_CHAIN_COUNT(sig, k)) bitmap |= tcflow_ie64_bit(k);
   if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT))
     bitmap |= later_fragment ? TCFLOW_IE64_FRA1 : TCFLOW_IE64_FRA0;
   fs->ext_hdr_bitmap |= bitmap;
   fs->chain_misses += 1;
-  const __u32 depth = TCFLOW_CHAIN_DEPTH(sig) & 3;
-  if (depth > fs->ext_hdr_depth) fs->ext_hdr_depth = depth;
-  st->ext_chain_depth[depth] += 1;
-  st->ext_hdr[TCFLOW_EXT_HOP_BY_HOP] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_HOP_BY_HOP);
-  st->ext_hdr[TCFLOW_EXT_DEST_OPTIONS] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_DEST_OPTIONS);
-  st->ext_hdr[TCFLOW_EXT_ROUTING] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_ROUTING);
-  st->ext_hdr[TCFLOW_EXT_FRAGMENT] += TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT);
+  if (TCFLOW_CHAIN_DEPTH(sig) > fs->ext_hdr_depth) fs->ext_hdr_depth = TCFLOW_CHAIN_DEPTH(sig);
+  tcflow_stats_add_chain(st, sig, 1);
 }
 
 /*

@@ -276,6 +276,19 @@ struct tcflow_stats {
   __u64 gso_packets;       /* super-packets seen (each counted as its gso_segs) */
 };
 
+/* What `n` wire packets whose extension chain had signature `sig` add to the stats: their
+ * chain-depth bucket and every header kind in the chain. The programs add a packet counted
+ * on its own with it; tcflow_stats_add_flow_slot a slot's packets that had its first chain. */
+static inline void tcflow_stats_add_chain(struct tcflow_stats *st, __u32 sig, __u64 n) {
+  const __u32 depth = TCFLOW_CHAIN_DEPTH(sig);
+  int kind;
+
+  if (n == 0 || depth > TCFLOW_MAX_EXT_HEADERS + 1) return;
+  st->ext_chain_depth[depth] += n;
+  for (kind = 0; kind < TCFLOW_EXT_HEADER_COUNT; kind++)
+    st->ext_hdr[kind] += TCFLOW_CHAIN_COUNT(sig, kind) * n;
+}
+
 /* Adds what a drained flow slot (not an overflow slot) stands for to the "+ slots" counters
  * of `st`. Key flags say when a packet had no ICMPv6 header to count: a later fragment, or
  * a transport header or extension chain cut short. */
@@ -283,7 +296,6 @@ static inline void tcflow_stats_add_flow_slot(struct tcflow_stats *st,
                                               const struct tcflow_slot *s) {
   const struct tcflow_flow_key *k = &s->key;
   const __u64 n = s->stats.packets;
-  int kind;
 
   if (n == 0 || (k->key_flags & TCFLOW_KEY_OVERFLOW)) return;
   st->packets[k->direction & 1] += n;
@@ -295,12 +307,8 @@ static inline void tcflow_stats_add_flow_slot(struct tcflow_stats *st,
       !(k->key_flags & (TCFLOW_KEY_NON_FIRST_FRAGMENT | TCFLOW_KEY_L4_TRUNCATED |
                         TCFLOW_KEY_EXT_CHAIN_TRUNCATED)))
     st->icmp6_type[k->dst_port >> 8] += n;
-  const __u32 sig = s->stats.chain;
-  const __u64 c = n - s->stats.chain_misses; /* packets whose chain was `sig` */
-  if (c == 0 || TCFLOW_CHAIN_DEPTH(sig) > TCFLOW_MAX_EXT_HEADERS + 1) return;
-  st->ext_chain_depth[TCFLOW_CHAIN_DEPTH(sig)] += c;
-  for (kind = 0; kind < TCFLOW_EXT_HEADER_COUNT; kind++)
-    st->ext_hdr[kind] += TCFLOW_CHAIN_COUNT(sig, kind) * c;
+  /* The packets whose chain was the slot's first one. */
+  tcflow_stats_add_chain(st, s->stats.chain, n - s->stats.chain_misses);
 }
 
 /* Ring-buffer events. */

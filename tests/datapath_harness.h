@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/tcflow_abi.h"
+#include "daemon/drain/stats_reader.h"
 
 // The skeleton's C struct is called `tcflow`, like the project's namespace: keep it apart.
 namespace tcflow_bpf {
@@ -185,9 +186,7 @@ class Datapath {
   // see tcflow_abi.h): the slots of both halves now, and those FreshGeneration() zeroed.
   tcflow_stats Stats() {
     tcflow_stats sum = KernelStats();
-    const auto* r = reinterpret_cast<const uint64_t*>(&retired_);
-    auto* out = reinterpret_cast<uint64_t*>(&sum);
-    for (size_t w = 0; w < sizeof(tcflow_stats) / 8; w++) out[w] += r[w];
+    StatsReader::Add(retired_, &sum);
     int fd = bpf_map__fd(skel_->maps.tcflow_slots);
     for (uint32_t half = 0; half < 2; half++) {
       for (uint32_t key : SlotKeys(half, false)) {
@@ -200,16 +199,13 @@ class Datapath {
 
   // The per-CPU counters alone, summed over every possible CPU.
   tcflow_stats KernelStats() {
-    static_assert(sizeof(tcflow_stats) % 8 == 0, "all-u64 struct");
-    std::vector<uint64_t> per_cpu(ncpus_ * sizeof(tcflow_stats) / 8);
+    static_assert(sizeof(tcflow_stats) % 8 == 0, "per-CPU values are not padded");
+    std::vector<tcflow_stats> per_cpu(ncpus_);
     uint32_t zero = 0;
     tcflow_stats sum = {};
     if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tcflow_stats), &zero, per_cpu.data()) != 0)
       return sum;
-    auto* s = reinterpret_cast<uint64_t*>(&sum);
-    const size_t words = sizeof(tcflow_stats) / 8;
-    for (int cpu = 0; cpu < ncpus_; cpu++)
-      for (size_t w = 0; w < words; w++) s[w] += per_cpu[cpu * words + w];
+    StatsReader::Sum(per_cpu.data(), ncpus_, sizeof(tcflow_stats), &sum);
     return sum;
   }
 
