@@ -473,7 +473,7 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
                                            __u32 ipver, __u64 w1,
                                            __u64 wa, __u64 s1, __u64 d0, __u64 d1, __u64 wp,
                                            __u64 wm, __u32 ip_len, __u32 ttl, __u32 tcp_flags,
-                                           __u32 sig, __u32 frag_id) {
+                                           __u64 sf) {
   /* The slot index is passed to the look-up where it lies, in the cache: copying it to the
    * stack first would put a store-to-load forwarding in the critical path. */
   const __u32 *slot_i;
@@ -509,9 +509,10 @@ static __always_inline int tcflow_fast_hit(struct tcflow_stats *st, struct tcflo
     /* A packet with the chain of the slot's first packet (which also set the slot's IE 64
      * bits and depth) is counted by the slot alone. Another chain (say, only a flow's large
      * datagrams are fragmented) is counted per packet, as the general path would. */
+    const __u32 sig = (__u32)sf; /* (sf: the chain's signature | its fragment id << 32) */
     if (fs->chain != sig)
       tcflow_fast_other_chain(st, fs, sig, wm >> 48 & TCFLOW_KEY_NON_FIRST_FRAGMENT);
-    if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT) && !fs->frag_id) fs->frag_id = frag_id;
+    if (TCFLOW_CHAIN_COUNT(sig, TCFLOW_EXT_FRAGMENT) && !fs->frag_id) fs->frag_id = sf >> 32;
   }
 
   if (TCFLOW_BENCH_FAST_CUT == 3) return 1;
@@ -554,21 +555,21 @@ static __always_inline int tcflow_fast_v4(struct __sk_buff *skb, __u8 *ip, void 
                    (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
   return tcflow_fast_hit(st, pc, 4, w1, *(__u64 *)(ip + 12), 0, 0, 0,
                          tcflow_fast_ports(l4, proto), wm0 | (__u64)proto << 32, ip_len, ip[8],
-                         tcp_flags, 0, 0);
+                         tcp_flags, 0);
 }
 
 /* The fast path's IPv6 packet from its transport header on: `off` is where that header is
- * (from ip), `nh` its protocol; a later fragment (key_flags) has none. Inlined twice: with
- * the constant 40 for a packet without extension headers, the common case, whose checks
- * then fold into constants. */
+ * (from ip), `nh` its protocol; a later fragment (TCFLOW_KEY_NON_FIRST_FRAGMENT in wm's key
+ * flags) has none. `sf` packs the chain's signature (low half) and fragment id (high half),
+ * one register for both. Inlined twice: with the constant 40 for a packet without
+ * extension headers, the common case, whose checks then fold into constants. */
 static __always_inline int tcflow_fast_v6_l4(struct __sk_buff *skb, __u8 *ip, void *data_end,
                                              __u8 dir, struct tcflow_stats *st,
-                                             struct tcflow_pcpu *pc, __u64 wm0, __u32 ip_len,
-                                             __u32 nh, __u32 off, __u32 sig, __u32 frag_id,
-                                             __u64 key_flags) {
+                                             struct tcflow_pcpu *pc, __u64 wm, __u32 ip_len,
+                                             __u32 nh, __u32 off, __u64 sf) {
   __u64 wp = 0;
   __u32 tcp_flags = 0;
-  if (!key_flags) {
+  if (!(wm & (__u64)TCFLOW_KEY_NON_FIRST_FRAGMENT << 48)) {
     __u8 *l4 = ip + off;
     if ((void *)(l4 + 8) > data_end) return 0;
     if (nh == IPPROTO_TCP) {
@@ -587,9 +588,8 @@ static __always_inline int tcflow_fast_v6_l4(struct __sk_buff *skb, __u8 *ip, vo
   const __u64 w1 = (__u64)skb->ifindex |
                    (__u64)(dir == TCFLOW_DIR_EGRESS ? skb->ingress_ifindex : 0) << 32;
   return tcflow_fast_hit(st, pc, 6, w1, *(__u64 *)(ip + 8), *(__u64 *)(ip + 16),
-                         *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp,
-                         wm0 | (__u64)nh << 32 | key_flags << 48, ip_len, ip[7], tcp_flags,
-                         sig, frag_id);
+                         *(__u64 *)(ip + 24), *(__u64 *)(ip + 32), wp, wm | (__u64)nh << 32,
+                         ip_len, ip[7], tcp_flags, sf);
 }
 
 /* The fast path's IPv6 packet (Ethernet + 40 + 8 bytes are in the linear data). */
@@ -604,47 +604,43 @@ static __always_inline int tcflow_fast_v6(struct __sk_buff *skb, __u8 *ip, void 
   if (frame_ip < ip_len) ip_len = frame_ip;
   __u32 nh = ip[6];
   if (nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_)
-    return tcflow_fast_v6_l4(skb, ip, data_end, dir, st, pc, wm0, ip_len, nh, 40, 0, 0, 0);
+    return tcflow_fast_v6_l4(skb, ip, data_end, dir, st, pc, wm0, ip_len, nh, 40, 0);
 
+  /* At most two hop-by-hop, destination, routing or fragment headers. Only the memory
+   * bounds are checked on the way: a chain that runs past the IP length ends past it, so
+   * one check at the end does. */
   __u32 off = 40; /* of the next header, from ip */
-  __u32 sig = 0;
-  __u32 frag_id = 0;
-  __u64 key_flags = 0;
+  __u64 sf = 0;   /* signature | fragment id << 32 */
 #pragma unroll
   for (int i = 0; i < 2; i++) {
     __u8 *h = ip + off;
-    if ((void *)(h + 8) > data_end || off + 8 > ip_len) return 0;
-    __u32 len;
+    if ((void *)(h + 8) > data_end) return 0;
     if (nh == IPPROTO_FRAGMENT_) {
-      frag_id = bpf_ntohl(*(__u32 *)(h + 4));
+      sf += TCFLOW_SIG_HEADER(TCFLOW_EXT_FRAGMENT) | (__u64)bpf_ntohl(*(__u32 *)(h + 4)) << 32;
+      nh = h[0];
+      off += 8;
       if (*(__u16 *)(h + 2) & bpf_htons(0xfff8)) { /* a later fragment: no ports */
-        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_FRAGMENT);
-        key_flags = TCFLOW_KEY_NON_FIRST_FRAGMENT;
-        nh = h[0];
+        wm0 |= (__u64)TCFLOW_KEY_NON_FIRST_FRAGMENT << 48;
         break;
       }
-      sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_FRAGMENT);
-      len = 8;
     } else {
       if (nh == IPPROTO_HOPOPTS_)
-        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_HOP_BY_HOP);
+        sf += TCFLOW_SIG_HEADER(TCFLOW_EXT_HOP_BY_HOP);
       else if (nh == IPPROTO_DSTOPTS_)
-        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_DEST_OPTIONS);
+        sf += TCFLOW_SIG_HEADER(TCFLOW_EXT_DEST_OPTIONS);
       else if (nh == IPPROTO_ROUTING_)
-        sig += TCFLOW_SIG_HEADER(TCFLOW_EXT_ROUTING);
+        sf += TCFLOW_SIG_HEADER(TCFLOW_EXT_ROUTING);
       else
         return 0; /* AH, ESP, mobility, or anything else: general path */
-      len = ((__u32)h[1] + 1) * 8;
+      nh = h[0];
+      off += ((__u32)h[1] + 1) * 8;
     }
-    nh = h[0];
-    off += len;
-    if (off > ip_len) return 0;
     if (nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6_) break;
   }
-  if (tcflow_cfg_ext_alert_depth && TCFLOW_CHAIN_DEPTH(sig) > tcflow_cfg_ext_alert_depth)
+  if (off > ip_len) return 0; /* the chain ran past the IP length: the general path */
+  if (tcflow_cfg_ext_alert_depth && TCFLOW_CHAIN_DEPTH((__u32)sf) > tcflow_cfg_ext_alert_depth)
     return 0;
-  return tcflow_fast_v6_l4(skb, ip, data_end, dir, st, pc, wm0, ip_len, nh, off, sig, frag_id,
-                           key_flags);
+  return tcflow_fast_v6_l4(skb, ip, data_end, dir, st, pc, wm0, ip_len, nh, off, sf);
 }
 
 static __always_inline int tcflow_fast(struct __sk_buff *skb, __u8 dir, struct tcflow_stats *st,
