@@ -91,12 +91,22 @@ int Main(int argc, char** argv) {
   getsockname(rx, reinterpret_cast<sockaddr*>(&a), &alen);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> datagrams{0};
+  // The stand-in collector only counts datagrams. A real collector runs on another machine,
+  // so this thread should take as little as it can of the two cores the measured threads
+  // run on: it fetches 64 datagrams per call and copies none of their bytes (MSG_TRUNC with
+  // empty buffers still dequeues whole datagrams and reports their real length).
   std::thread receiver([&] {
-    std::vector<char> buf(65536);
+    constexpr int kBatch = 64;
+    mmsghdr msgs[kBatch];
     while (!stop) {
       pollfd p{rx, POLLIN, 0};
       if (poll(&p, 1, 50) <= 0) continue;
-      while (recv(rx, buf.data(), buf.size(), MSG_DONTWAIT) > 0) ++datagrams;
+      for (;;) {
+        std::memset(msgs, 0, sizeof(msgs));
+        const int n = recvmmsg(rx, msgs, kBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+        if (n <= 0) break;
+        datagrams += n;
+      }
     }
   });
   ipfix::CollectorOptions co;
