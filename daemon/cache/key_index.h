@@ -14,7 +14,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "daemon/cache/huge_page_array.h"
 
 namespace tcflow::cache {
 
@@ -26,7 +27,7 @@ class KeyIndex {
   void Reset(size_t max_keys) {
     size_t capacity = 16;
     while (capacity < 2 * max_keys) capacity *= 2;
-    slots_.assign(capacity, Slot{kNone, 0});
+    slots_ = HugePageArray<Slot>(capacity, Slot{kNone, 0});
     mask_ = static_cast<uint32_t>(capacity - 1);
     size_ = 0;
   }
@@ -103,7 +104,8 @@ class KeyIndex {
   static uint32_t Tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
   uint32_t Home(uint64_t hash) const { return Tag(hash) & mask_; }
 
-  std::vector<Slot> slots_;
+  // Read at random, one slot per look-up: huge pages spare a page walk on most of them.
+  HugePageArray<Slot> slots_;
   uint32_t mask_ = 0;
   size_t size_ = 0;
 };
