@@ -99,6 +99,8 @@ absl::StatusOr<CacheState> CacheState::Anonymous(size_t entry_capacity) {
   // Entries are written and read at random (one per flow): huge pages, where the kernel
   // has them, spare a page walk on most of those accesses.
   AdviseHugePages(p, s.bytes_);
+  s.reserved_entries_ = SIZE_MAX;  // nothing to reserve: the inline checks always pass
+  s.reserved_outbox_ = SIZE_MAX;
   s.base_ = p;
   s.Point();
   InitHeader(s.header_, entry_capacity, 0);
@@ -178,12 +180,12 @@ bool CacheState::ReserveRun(size_t* reserved, size_t n, size_t capacity, size_t 
   return true;
 }
 
-bool CacheState::ReserveEntries(size_t n) {
+bool CacheState::ReserveMoreEntries(size_t n) {
   return ReserveRun(&reserved_entries_, n, entry_capacity(), sizeof(CacheEntry),
                     kPage + outbox_bytes_);
 }
 
-bool CacheState::ReserveOutbox(size_t n) {
+bool CacheState::ReserveMoreOutbox(size_t n) {
   return ReserveRun(&reserved_outbox_, n, outbox_capacity(), sizeof(FlowRecord), kPage);
 }
 
@@ -229,7 +231,8 @@ absl::StatusOr<std::vector<FlowRecord>> CacheState::Recover(const std::string& p
   } unmap{p, size};
   auto* h = static_cast<CacheStateHeader*>(p);
   if (h->magic != CacheStateHeader::kMagic) return foreign("bad magic");
-  if (h->version != CacheStateHeader::kVersion || h->entry_size != sizeof(CacheEntry) ||
+  if (h->version < CacheStateHeader::kOldestReadable ||
+      h->version > CacheStateHeader::kVersion || h->entry_size != sizeof(CacheEntry) ||
       h->record_size != sizeof(FlowRecord)) {
     return foreign("other layout");
   }
@@ -242,7 +245,15 @@ absl::StatusOr<std::vector<FlowRecord>> CacheState::Recover(const std::string& p
   const uint64_t op_index = h->op >> 32;
   const bool merging = (h->op & CacheStateHeader::kMerging) != 0 && op_index < used;
   const bool exporting = (h->op & CacheStateHeader::kExporting) != 0 && op_index < used;
-  if (merging) {
+  if (merging && (h->op & CacheStateHeader::kFresh) != 0) {
+    // A merge into a new entry: the increment is the entry's record. A free entry is not
+    // counted below, so it is counted here; a live one is counted below.
+    CacheEntry& e = entries[op_index];
+    if (e.state == EntryState::kFree && Holds(e.rec)) {
+      out.push_back(e.rec);
+      out.back().end_reason = FlowEndReason::kNone;
+    }
+  } else if (merging) {
     // The merge may have stopped anywhere: put the entry back as it was, count the
     // increment once.
     entries[op_index].rec = h->intent_old;
@@ -251,7 +262,10 @@ absl::StatusOr<std::vector<FlowRecord>> CacheState::Recover(const std::string& p
   }
   // The export's record reached the outbox: the outbox has these counts, not the entry.
   const bool skip = exporting && h->outbox_committed > h->export_position;
-  for (uint64_t i = 0; i < used; ++i) {
+  // A FlushAll that made its commit: the outbox has every entry's counts.
+  const bool flushed =
+      (h->op & CacheStateHeader::kFlushing) != 0 && h->outbox_committed >= h->export_position;
+  for (uint64_t i = 0; i < (flushed ? 0 : used); ++i) {
     if (skip && i == op_index) continue;
     const CacheEntry& e = entries[i];
     if ((e.state == EntryState::kOpen || e.state == EntryState::kClosing) && Holds(e.rec)) {

@@ -14,6 +14,13 @@
 //     (an intent: recovery puts the entry back and counts the increment once); an export
 //     names the outbox position its record goes to (recovery trusts the outbox once the
 //     record is committed there, the entry otherwise). One 64-bit store clears both.
+//   - A merge into a new entry (kMerging | kFresh) keeps no intent: the increment is written
+//     as the entry's record while the entry is still free, and the entry counts from the
+//     store that sets its state; until then recovery counts the free entry's record.
+//   - FlushAll ends every flow with one commit: it writes all their records past the
+//     outbox's committed end, names that end in export_position, sets op to kFlushing,
+//     moves outbox_committed there (the commit), then empties the entries. Recovery trusts
+//     the outbox and skips every entry once the commit is made, the entries otherwise.
 //
 // Recovery (a new process, before it creates its own state): the live entries, the
 // committed and unsent outbox records, and the increment of an interrupted merge are every
@@ -58,9 +65,15 @@ static_assert(sizeof(CacheEntry) == 128, "two cache lines per entry");
 
 struct CacheStateHeader {
   static constexpr uint64_t kMagic = 0x6574617473666374ull;  // "tcfstate"
-  static constexpr uint32_t kVersion = 1;
+  // Version 2 added kFlushing and kFresh; a version 1 file has neither, so it recovers the
+  // same way.
+  static constexpr uint32_t kVersion = 2;
+  static constexpr uint32_t kOldestReadable = 1;
   static constexpr uint64_t kMerging = 1;   // op flag: a merge into the entry
   static constexpr uint64_t kExporting = 2; // op flag: its record goes to export_position
+  static constexpr uint64_t kFlushing = 4;  // op flag: every entry's record, up to export_position
+  static constexpr uint64_t kFresh = 8;     // with kMerging: into a new entry, whose record is
+                                            // the increment while its state is still kFree
 
   uint64_t magic;
   uint32_t version;
@@ -73,7 +86,8 @@ struct CacheStateHeader {
   uint64_t outbox_committed;  // records appended (a count since the file was made)
   uint64_t outbox_consumed;   // records sent (written by the export thread)
   uint64_t outbox_base;       // the position stored at outbox index 0
-  uint64_t op;                // entry index << 32 | kMerging | kExporting; 0 = none
+  uint64_t op;                // entry index << 32 | kMerging | kExporting | kFresh, or
+                              // kFlushing; 0 = none
   uint64_t export_position;
   uint8_t intent_state;       // the entry's state before the merge
   uint8_t reserved1[7];
@@ -104,8 +118,10 @@ class CacheState {
   // 1 MiB steps), so that writing them later cannot fault on a full file system: a shared
   // mapping would get SIGBUS there. False when the file system has no room: the caller
   // degrades (fewer flows, unprotected records) instead. Always true in anonymous memory.
-  bool ReserveEntries(size_t n);
-  bool ReserveOutbox(size_t n);
+  // (Called per new flow and per ended record: the common case, pages already reserved,
+  // is checked inline.)
+  bool ReserveEntries(size_t n) { return n <= reserved_entries_ || ReserveMoreEntries(n); }
+  bool ReserveOutbox(size_t n) { return n <= reserved_outbox_ || ReserveMoreOutbox(n); }
   // Renames the state file (after the recovered records were merged into it).
   absl::Status Rename(const std::string& path);
 
@@ -125,6 +141,8 @@ class CacheState {
   // Items [0, n) of a run of `capacity` items of `item_size` bytes at `offset`, of which
   // *reserved have pages already.
   bool ReserveRun(size_t* reserved, size_t n, size_t capacity, size_t item_size, size_t offset);
+  bool ReserveMoreEntries(size_t n);
+  bool ReserveMoreOutbox(size_t n);
 
   std::string path_;
   int fd_ = -1;

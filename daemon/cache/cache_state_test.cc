@@ -276,6 +276,19 @@ TEST(CacheStateTest, EveryCrashPointOfTheProtocolCountsOnce) {
        false, EntryState::kClosing, 5, EntryState::kClosing, 8},
       {"SYN after FIN: committed, new connection started", H::kMerging | H::kExporting, true,
        EntryState::kOpen, 3, EntryState::kClosing, 8},
+      // A merge into a new entry keeps no intent (the header's increment is ignored): the
+      // free entry's record is the increment.
+      {"new entry: record written, entry still free", H::kMerging | H::kFresh, false,
+       EntryState::kFree, 3, EntryState::kFree, 3},
+      {"new entry: state set", H::kMerging | H::kFresh, false, EntryState::kOpen, 3,
+       EntryState::kFree, 3},
+      {"new entry: lingering after a FIN", H::kMerging | H::kFresh, false,
+       EntryState::kClosing, 3, EntryState::kFree, 3},
+      // FlushAll: the entry's record (5 packets) at outbox position 4, the flush's end 5.
+      {"flush all: records written, not committed", H::kFlushing, false, EntryState::kOpen,
+       5, EntryState::kOpen, 5},
+      {"flush all: committed, entries not yet emptied", H::kFlushing, true,
+       EntryState::kOpen, 5, EntryState::kOpen, 5},
   };
   TempDir dir;
   const std::string path = dir.path + "/flows.state";
@@ -296,12 +309,14 @@ TEST(CacheStateTest, EveryCrashPointOfTheProtocolCountsOnce) {
       h->intent_old = before;
       if (c.intent_state == EntryState::kFree) h->intent_old = FlowRecord{};
       h->intent_state = static_cast<uint8_t>(c.intent_state);
-      h->intent_increment = inc;
+      // A merge into a new entry must ignore the header's increment: a stale one (9
+      // packets, from an earlier merge) would be counted if it did not.
+      h->intent_increment = (c.op & H::kFresh) != 0 ? Inc(7, 17, 0, 9, 900) : inc;
       h->op = c.op;
       // The export's record goes to position 4 (after four records already sent).
       h->outbox_consumed = 4;
       h->outbox_base = 4;
-      h->export_position = 4;
+      h->export_position = (c.op & H::kFlushing) != 0 ? 5 : 4;  // a flush names its end
       h->outbox_committed = c.committed ? 5 : 4;
       st->outbox()[0] = before;
     }

@@ -207,12 +207,17 @@ class FlowCache {
   void MergeExisting(uint32_t index, const FlowRecord& inc, std::vector<FlowRecord>* ended);
   // Durable caches: describe the merge into entry `index` in the state header before it
   // starts, and clear it (and an export inside it) once it is done.
-  // `fresh`: the entry was just allocated (state kFree until Start()).
+  // `fresh`: the entry was just allocated (state kFree until StartState()) and already
+  // holds the increment as its record (StartRecord()).
   void BeginMerge(uint32_t index, const FlowRecord& inc, bool fresh);
   void EndMerge();
   // Durable caches: the ended record of entry `index` into the outbox (see cache_state.h);
   // false when the outbox is full.
   bool ToOutbox(uint32_t index, Entry& e, FlowEndReason reason);
+  // Durable caches: FlushAll's records into the outbox with one commit (cache_state.h),
+  // and the entries emptied; false, having changed nothing, when the outbox has no room
+  // for all of them (FlushAll then exports them one by one).
+  bool FlushAllToOutbox(std::vector<FlowRecord>* ended);
   size_t used() const { return state_.header()->entries_used; }
   int64_t TickOf(int64_t ms) const;
   // The last tick TickOf() computed and the ms it starts at (an empty range at first).
@@ -228,6 +233,10 @@ class FlowCache {
   void QueueActive(uint32_t index, int64_t min_tick);
   int64_t IdleDeadline(const Entry& e) const;
   void Start(uint32_t index, const FlowRecord& increment, int64_t floor_ms);
+  // Start's two halves: the record (the entry's state untouched), then the state and the
+  // timers.
+  void StartRecord(uint32_t index, const FlowRecord& increment, int64_t floor_ms);
+  void StartState(uint32_t index);
   void Export(Entry& e, FlowEndReason reason, std::vector<FlowRecord>* ended);
   void Free(uint32_t index);
   uint32_t Allocate();
