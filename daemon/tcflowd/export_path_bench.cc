@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -231,67 +232,93 @@ int Main(int argc, char** argv) {
   // Per round: the drain thread's time (drain + merge + FlushAll + the hand-over, which
   // waits when the worker is behind) and the worker's time for the previous round's batch.
   // A two-stage pipeline's throughput is set by its slower stage: flows / max(medians).
-  for (const bool with_state : {false, true}) {
-    if (part == 1) break;
-    cache::FlowCache& cache = with_state ? **durable_cache : anonymous_cache;
-    std::vector<double> main_ms, worker_ms;
-    absl::Mutex worker_mu;
-    ExportWorker worker([&](std::vector<FlowRecord>& batch) {
+  // The two variants (cache in anonymous memory, cache in the crash state) alternate round
+  // by round, each with its own send thread, so that the host's noise, which moves by tens
+  // of percent from one minute to the next here, hits both alike. Either way one drain
+  // thread runs beside one sending thread, as in tcflowd.
+  struct PipelineArm {
+    bool with_state;
+    cache::FlowCache* cache;
+    std::vector<double> main_ms;
+    std::vector<double> worker_ms;
+    uint64_t datagrams = 0;
+    std::unique_ptr<ExportWorker> worker;
+  };
+  PipelineArm variants[2] = {{false, &anonymous_cache, {}, {}, 0, nullptr},
+                         {true, durable_cache->get(), {}, {}, 0, nullptr}};
+  absl::Mutex worker_mu;
+  for (PipelineArm& v : variants) {
+    v.worker = std::make_unique<ExportWorker>([&](std::vector<FlowRecord>& batch) {
       const absl::Time w0 = absl::Now();
       (*exporters).Export(batch, w0);
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - w0);
       absl::MutexLock lock(&worker_mu);
-      worker_ms.push_back(ms);
+      v.worker_ms.push_back(ms);
     });
+  }
+  const int prounds = part == 1 ? 0 : 2 * rounds + 1;
+  for (int r = 0; r < 2 * prounds; ++r) {
+    PipelineArm& v = variants[r % 2];
+    cache::FlowCache& cache = *v.cache;
     const uint64_t before = datagrams.load();
-    const int prounds = 2 * rounds + 1;
-    for (int r = 0; r < prounds; ++r) {
-      bench::FillCurrentHalf(d, flows);
-      const absl::Time t0 = absl::Now();
-      auto res = d->Drain([&](absl::Span<const FlowRecord> batch) {
-        cache.MergeBatch(batch, &ended);
+    bench::FillCurrentHalf(d, flows);
+    const absl::Time t0 = absl::Now();
+    auto res = d->Drain([&](absl::Span<const FlowRecord> batch) {
+      cache.MergeBatch(batch, &ended);
+    });
+    cache.FlushAll(&ended);
+    const uint64_t to = cache.outbox_position();
+    const uint64_t in_outbox = cache.outbox_handoff() ? to - handed : 0;
+    if (!res.ok() || ended.size() + in_outbox != flows) {
+      std::fprintf(stderr, "export_path_bench: pipelined: ended %zu of %u\n", ended.size(), flows);
+      return 1;
+    }
+    if (cache.outbox_handoff()) {
+      // As tcflowd's drain thread: the send thread exports the outbox's records.
+      v.worker->SubmitJob([&, from = handed, to] {
+        const absl::Time w0 = absl::Now();
+        for (absl::Span<const FlowRecord> run : cache.OutboxRuns(from, to)) {
+          (*exporters).Export(run, w0);
+        }
+        cache.MarkSent(to);
+        const double ms = absl::ToDoubleMilliseconds(absl::Now() - w0);
+        absl::MutexLock lock(&worker_mu);
+        v.worker_ms.push_back(ms);
       });
-      cache.FlushAll(&ended);
-      const uint64_t to = cache.outbox_position();
-      const uint64_t in_outbox = cache.outbox_handoff() ? to - handed : 0;
-      if (!res.ok() || ended.size() + in_outbox != flows) {
-        std::fprintf(stderr, "export_path_bench: pipelined: ended %zu of %u\n", ended.size(), flows);
-        return 1;
-      }
-      if (cache.outbox_handoff()) {
-        // As tcflowd's drain thread: the send thread exports the outbox's records.
-        worker.SubmitJob([&, from = handed, to] {
-          const absl::Time w0 = absl::Now();
-          for (absl::Span<const FlowRecord> run : cache.OutboxRuns(from, to)) {
-            (*exporters).Export(run, w0);
-          }
-          cache.MarkSent(to);
-          const double ms = absl::ToDoubleMilliseconds(absl::Now() - w0);
-          absl::MutexLock lock(&worker_mu);
-          worker_ms.push_back(ms);
-        });
-        handed = to;
-      } else {
-        worker.Submit(&ended);
-      }
-      main_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0 - res->grace_wait));
+      handed = to;
+    } else {
+      v.worker->Submit(&ended);
     }
-    worker.WaitIdle();
-    absl::SleepFor(absl::Milliseconds(200));
-    const double m = Median(main_ms);
-    double w;
-    {
-      absl::MutexLock lock(&worker_mu);
-      w = Median(worker_ms);
+    v.main_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0 - res->grace_wait));
+    // (Datagrams arriving now may be the other variant's: the totals are checked below.)
+    v.datagrams += datagrams.load() - before;
+  }
+  for (PipelineArm& v : variants) v.worker->WaitIdle();
+  absl::SleepFor(absl::Milliseconds(200));
+  if (prounds > 0) {
+    for (PipelineArm& v : variants) {
+      const double m = Median(v.main_ms);
+      double w;
+      {
+        absl::MutexLock lock(&worker_mu);
+        w = Median(v.worker_ms);
+      }
+      std::printf("pipelined, 2 threads%-16s %6.2f M records/s (drain thread %.0f ms: drain+merge+"
+                  "FlushAll+hand-over; export worker %.0f ms: encode+send; %d rounds)%s\n",
+                  v.with_state ? " + crash state" : "", flows / std::max(m, w) / 1e3, m, w,
+                  prounds,
+                  v.with_state ? absl::StrCat(", ", v.cache->stats().records_unprotected,
+                                              " records unprotected").c_str()
+                               : "");
     }
-    std::printf("pipelined, 2 threads%-16s %6.2f M records/s (drain thread %.0f ms: drain+merge+"
-                "FlushAll+hand-over; export worker %.0f ms: encode+send; %d rounds), %llu "
-                "datagrams%s\n",
-                with_state ? " + crash state" : "", flows / std::max(m, w) / 1e3, m, w, prounds,
-                static_cast<unsigned long long>(datagrams.load() - before),
-                with_state ? absl::StrCat(", ", cache.stats().records_unprotected,
-                                          " records unprotected").c_str()
-                           : "");
+    // Both variants' ratio to the other, round pair by round pair (the noise they share
+    // cancels): what the crash state costs the drain thread.
+    std::vector<double> ratio;
+    for (size_t i = 0; i < variants[0].main_ms.size() && i < variants[1].main_ms.size(); ++i) {
+      ratio.push_back(variants[1].main_ms[i] / variants[0].main_ms[i]);
+    }
+    std::printf("crash state / anonymous, drain thread time, median of %zu round pairs: x%.3f\n",
+                ratio.size(), Median(ratio));
   }
 
   const auto& st = (*exporters).at(0).stats();
