@@ -27,6 +27,10 @@
 // because the kernel's run-time statistics cost time themselves), the BPF programs' run time
 // (BPF_ENABLE_STATS while the rounds run, run_time_ns / run_cnt of the attached programs).
 //
+// --arm empty replaces tcflowd in the "with" arm by the empty tc program (bpf/empty.bpf.c),
+// attached where tcflowd attaches (rt's two legs, both directions): what the tc hook costs
+// before any metering, the floor under every tc-based meter.
+//
 // A "with" round starts tcflowd, lets it settle, measures, stops it (SIGTERM) and then removes
 // the clsact qdisc tcflowd created, so every "without" round sees a router that carries no
 // trace of tcflow. Namespaces, links, pinned tables, the config and the daemon's run
@@ -70,6 +74,10 @@
 #include "netlink/tc.h"
 #include "tests/tcflowd_test_support.h"
 
+namespace empty_bpf {
+#include "bpf/empty.skel.h"
+}  // namespace empty_bpf
+
 namespace tcflow::testing {
 namespace {
 
@@ -87,6 +95,10 @@ struct Options {
   // CPUs for the UDP sender (whose core also runs rt's forwarding in softirq) and receiver:
   // pinned, the two do not land on one core in some rounds and on two in others. -1: float.
   int sender_cpu = 0, receiver_cpu = 1;
+  // --arm empty: the "with" arm attaches the empty tc program (bpf/empty.bpf.c) where
+  // tcflowd would attach (both legs of rt, both directions) instead of running tcflowd:
+  // the cost of the tc hook itself, the floor under any tc-based meter.
+  bool arm_empty = false;
 };
 
 // Pins the calling thread to `cpu` (-1: leaves it as it is).
@@ -452,6 +464,29 @@ absl::Status RemoveClsact(const Router& r) {
   });
 }
 
+// Attaches `prog_fd` (the empty program) where tcflowd attaches: rt's two legs, ingress and
+// egress, on a clsact qdisc this bench creates (RemoveClsact takes it away again).
+absl::Status AttachEmpty(const Router& r, int prog_fd) {
+  return r.rt->Run([&]() -> absl::Status {
+    auto sock = netlink::RtnlSocket::Open();
+    if (!sock.ok()) return sock.status();
+    for (int ifindex : {r.r1, r.r2}) {
+      if (auto made = netlink::EnsureClsact(**sock, ifindex); !made.ok()) return made.status();
+      for (netlink::Hook hook : {netlink::Hook::kIngress, netlink::Hook::kEgress}) {
+        netlink::BpfFilterSpec spec;
+        spec.priority = 1;
+        spec.handle = 1;
+        spec.prog_fd = prog_fd;
+        spec.name = "tcflow_empty";
+        if (absl::Status s = netlink::ReplaceBpfFilter(**sock, ifindex, hook, spec); !s.ok()) {
+          return s;
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
 struct Round {
   bool with = false;
   Window udp, tcp;
@@ -466,6 +501,7 @@ struct Bench {
   const Options& opt;
   std::string config, socket, log, pin_path;
   uint16_t next_port = 9100;
+  int empty_fd = -1;  // --arm empty: the empty program
 
   // `phase`: 0-3, a quarter of tcflowd's 1 s drain interval each added to the settle time,
   // so the measuring windows meet the daemon's drains in every phase, not always the same.
@@ -476,7 +512,9 @@ struct Bench {
     ProgSet progs;
     Sampler sampler;
     uint64_t kernel_before = 0;
-    if (with) {
+    if (with && opt.arm_empty) {
+      if (absl::Status s = AttachEmpty(r, empty_fd); !s.ok()) return s;
+    } else if (with) {
       auto d = RunningDaemon::Start(r, config, socket, log);
       if (!d.ok()) return d.status();
       daemon = std::move(*d);
@@ -499,7 +537,9 @@ struct Bench {
     auto t = TcpWindow(r, static_cast<size_t>(opt.tcp_mib) << 20, next_port++, sampler);
     if (!t.ok()) return t.status();
     round.tcp = *t;
-    if (with) {
+    if (with && opt.arm_empty) {
+      if (absl::Status s = RemoveClsact(r); !s.ok()) return s;
+    } else if (with) {
       auto k = ReadKernelTotals(pin_path);
       if (!k.ok()) return k.status();
       round.kernel_packets = k->packets - kernel_before;
@@ -509,6 +549,9 @@ struct Bench {
     return round;
   }
 };
+
+// What the "with" arm runs, for the printed labels ("tcflowd" or "empty" prog).
+const char* g_arm = "tcflowd";
 
 double MedianOf(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -564,9 +607,9 @@ void PrintComparison(const char* what, const char* unit, double scale,
   for (size_t i = 0; i < ratios.size(); ++i) (with_first[i] ? ba : ab).push_back(ratios[i]);
   const MedianCi ci = MedianWithCi(ratios);
   std::printf("%s\n", what);
-  std::printf("  without tcflowd  median %10.3f %s  (rounds %.3f .. %.3f)\n", MedianOf(a), unit,
+  std::printf("  without %-8s median %10.3f %s  (rounds %.3f .. %.3f)\n", g_arm, MedianOf(a), unit,
               *std::min_element(a.begin(), a.end()), *std::max_element(a.begin(), a.end()));
-  std::printf("  with tcflowd     median %10.3f %s  (rounds %.3f .. %.3f)\n", MedianOf(b), unit,
+  std::printf("  with %-11s median %10.3f %s  (rounds %.3f .. %.3f)\n", g_arm, MedianOf(b), unit,
               *std::min_element(b.begin(), b.end()), *std::max_element(b.begin(), b.end()));
   std::printf("  with/without, %d pairs: median x%.3f", ci.n, ci.median);
   if (ci.k > 0) {
@@ -617,6 +660,9 @@ int Main(int argc, char** argv) {
       opt.stats_rounds = std::atoi(v);
     } else if (std::strcmp(flag, "--settle_ms") == 0) {
       opt.settle_ms = std::atoi(v);
+    } else if (std::strcmp(flag, "--arm") == 0 &&
+               (std::strcmp(v, "tcflowd") == 0 || std::strcmp(v, "empty") == 0)) {
+      opt.arm_empty = std::strcmp(v, "empty") == 0;
     } else if (std::strcmp(flag, "--cpus") == 0) {
       if (std::sscanf(v, "%d,%d", &opt.sender_cpu, &opt.receiver_cpu) != 2) {
         std::fprintf(stderr, "forwarding_bench: --cpus SENDER,RECEIVER (-1,-1: not pinned)\n");
@@ -626,7 +672,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: forwarding_bench [--pairs N(80)] [--seconds UDP_S(0.5)] "
                    "[--tcp_mib MIB(128)] [--stats_rounds N(4)] [--settle_ms MS(300)] "
-                   "[--cpus SENDER,RECEIVER(0,1)]\n");
+                   "[--cpus SENDER,RECEIVER(0,1)] [--arm tcflowd|empty]\n");
       return 2;
     }
   }
@@ -676,6 +722,14 @@ int Main(int argc, char** argv) {
   if (!sink.ok()) return Fail(sink.status());
 
   Bench bench{r, opt};
+  std::unique_ptr<empty_bpf::empty, void (*)(empty_bpf::empty*)> empty(nullptr,
+                                                                       empty_bpf::empty__destroy);
+  if (opt.arm_empty) {
+    empty.reset(empty_bpf::empty__open_and_load());
+    if (!empty) return Fail(absl::InternalError("cannot load the empty tc program"));
+    bench.empty_fd = bpf_program__fd(empty->progs.tcflow_empty);
+    g_arm = "empty";
+  }
   bench.socket = run_dir.path() + "/control.sock";
   bench.pin_path = pins.path();
   bench.config = work.path() + "/tcflow.conf";
@@ -757,6 +811,11 @@ int Main(int argc, char** argv) {
   std::printf("receiver check: h2's socket got %.3f %% of the datagrams h2's interface "
               "received in the windows (without and with)\n",
               at_interface ? 100.0 * at_socket / at_interface : 0.0);
+  if (opt.arm_empty) {
+    std::printf("(--arm empty: the \"with\" arm was the empty tc program on rt's two legs, "
+                "both directions; no tcflowd)\n");
+    return 0;
+  }
   // Every packet forwarded in a "with" round passed rt's two legs, once each.
   std::printf("metering check: the programs counted %llu packets in the with rounds, >= 2 x "
               "%llu forwarded: %s\n",
