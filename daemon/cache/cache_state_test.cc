@@ -371,6 +371,52 @@ TEST(CacheStateTest, HandOffReadsEndedRecordsFromTheOutboxAcrossItsEnd) {
   EXPECT_EQ((*cache)->stats().records_unprotected, 0u);
 }
 
+// FlushAll commits all its records at once only when the outbox has room for all of them;
+// otherwise it ends the flows one by one: what fits goes to the outbox, the rest is handed
+// back in `ended` and counted as unprotected. Nothing is lost or doubled either way.
+TEST(CacheStateTest, FlushAllIntoANearlyFullOutboxProtectsWhatFits) {
+  TempDir dir;
+  FlowCacheOptions o;
+  o.max_flows = 5;  // an outbox of 2 * 5 + 4096 = 4106 records
+  std::vector<FlowRecord> recovered, ended;
+  auto cache = FlowCache::CreateDurable(o, dir.path + "/flows.state", &recovered);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  (*cache)->set_outbox_handoff(true);
+  const uint64_t start = (*cache)->outbox_position();
+  uint64_t packets = 0;
+  // 4103 records ended and never sent: 821 flushes, all of them whole commits.
+  for (int batch = 0; batch < 821; ++batch) {
+    const int n = batch < 820 ? 5 : 3;
+    for (int i = 0; i < n; ++i) {
+      (*cache)->Merge(Inc(static_cast<uint16_t>(i), 17, 0, 1 + i, 1000 + batch), &ended);
+      packets += 1 + i;
+    }
+    ASSERT_EQ((*cache)->FlushAll(&ended), static_cast<size_t>(n));
+    ASSERT_TRUE(ended.empty());
+  }
+  ASSERT_EQ((*cache)->outbox_position() - start, 4103u);
+  ASSERT_EQ((*cache)->stats().records_unprotected, 0u);
+  // Five more flows, room for three.
+  for (int i = 0; i < 5; ++i) {
+    (*cache)->Merge(Inc(static_cast<uint16_t>(i), 17, 0, 10, 5000), &ended);
+    packets += 10;
+  }
+  ASSERT_EQ((*cache)->FlushAll(&ended), 5u);
+  EXPECT_EQ((*cache)->outbox_position() - start, 4106u);
+  EXPECT_EQ(ended.size(), 2u);
+  EXPECT_EQ((*cache)->stats().records_unprotected, 2u);
+  uint64_t got = 0;
+  for (absl::Span<const FlowRecord> run : (*cache)->OutboxRuns(start, start + 4106)) {
+    for (const FlowRecord& r : run) got += r.packets;
+  }
+  for (const FlowRecord& r : ended) {
+    EXPECT_EQ(r.end_reason, FlowEndReason::kForcedEnd);
+    got += r.packets;
+  }
+  EXPECT_EQ(got, packets);
+  EXPECT_EQ((*cache)->size(), 0u);
+}
+
 TEST(CacheStateTest, MissingFileHoldsNothingAndForeignFileIsRefused) {
   TempDir dir;
   auto none = CacheState::Recover(dir.path + "/flows.state");
