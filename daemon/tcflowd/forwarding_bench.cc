@@ -29,7 +29,8 @@
 //
 // --arm empty replaces tcflowd in the "with" arm by the empty tc program (bpf/empty.bpf.c),
 // attached where tcflowd attaches (rt's two legs, both directions): what the tc hook costs
-// before any metering, the floor under every tc-based meter.
+// before any metering, the floor under every tc-based meter. --arm empty-tcx attaches it
+// through tcx links instead (Linux 6.6+), to compare the two hooks.
 //
 // A "with" round starts tcflowd, lets it settle, measures, stops it (SIGTERM) and then removes
 // the clsact qdisc tcflowd created, so every "without" round sees a router that carries no
@@ -97,8 +98,11 @@ struct Options {
   int sender_cpu = 0, receiver_cpu = 1;
   // --arm empty: the "with" arm attaches the empty tc program (bpf/empty.bpf.c) where
   // tcflowd would attach (both legs of rt, both directions) instead of running tcflowd:
-  // the cost of the tc hook itself, the floor under any tc-based meter.
+  // the cost of the tc hook itself, the floor under any tc-based meter. --arm empty-tcx:
+  // the same through tcx links (kernel 6.6+) instead of clsact, for comparison only
+  // (tcflow attaches through netlink, i.e. clsact).
   bool arm_empty = false;
+  bool arm_tcx = false;
 };
 
 // Pins the calling thread to `cpu` (-1: leaves it as it is).
@@ -487,6 +491,36 @@ absl::Status AttachEmpty(const Router& r, int prog_fd) {
   });
 }
 
+// This machine's uapi headers (Debian 12: Linux 6.1) predate tcx; the kernel's values.
+constexpr int kBpfTcxIngress = 46;
+constexpr int kBpfTcxEgress = 47;
+
+// The empty program through tcx links on rt's two legs, both directions; the links detach
+// when their fds are closed.
+absl::StatusOr<std::vector<int>> AttachEmptyTcx(const Router& r, int prog_fd) {
+  std::vector<int> links;
+  absl::Status s = r.rt->Run([&]() -> absl::Status {
+    for (int ifindex : {r.r1, r.r2}) {
+      for (int type : {kBpfTcxIngress, kBpfTcxEgress}) {
+        const int fd =
+            bpf_link_create(prog_fd, ifindex, static_cast<enum bpf_attach_type>(type), nullptr);
+        if (fd < 0) {
+          return absl::UnavailableError(absl::StrCat(
+              "tcx link on ifindex ", ifindex, ": ", std::strerror(-fd),
+              " (the kernel needs tcx, Linux 6.6+)"));
+        }
+        links.push_back(fd);
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    for (int fd : links) close(fd);
+    return s;
+  }
+  return links;
+}
+
 struct Round {
   bool with = false;
   Window udp, tcp;
@@ -512,7 +546,12 @@ struct Bench {
     ProgSet progs;
     Sampler sampler;
     uint64_t kernel_before = 0;
-    if (with && opt.arm_empty) {
+    std::vector<int> tcx_links;
+    if (with && opt.arm_empty && opt.arm_tcx) {
+      auto links = AttachEmptyTcx(r, empty_fd);
+      if (!links.ok()) return links.status();
+      tcx_links = std::move(*links);
+    } else if (with && opt.arm_empty) {
       if (absl::Status s = AttachEmpty(r, empty_fd); !s.ok()) return s;
     } else if (with) {
       auto d = RunningDaemon::Start(r, config, socket, log);
@@ -537,7 +576,9 @@ struct Bench {
     auto t = TcpWindow(r, static_cast<size_t>(opt.tcp_mib) << 20, next_port++, sampler);
     if (!t.ok()) return t.status();
     round.tcp = *t;
-    if (with && opt.arm_empty) {
+    if (with && opt.arm_empty && opt.arm_tcx) {
+      for (int fd : tcx_links) close(fd);
+    } else if (with && opt.arm_empty) {
       if (absl::Status s = RemoveClsact(r); !s.ok()) return s;
     } else if (with) {
       auto k = ReadKernelTotals(pin_path);
@@ -661,8 +702,10 @@ int Main(int argc, char** argv) {
     } else if (std::strcmp(flag, "--settle_ms") == 0) {
       opt.settle_ms = std::atoi(v);
     } else if (std::strcmp(flag, "--arm") == 0 &&
-               (std::strcmp(v, "tcflowd") == 0 || std::strcmp(v, "empty") == 0)) {
-      opt.arm_empty = std::strcmp(v, "empty") == 0;
+               (std::strcmp(v, "tcflowd") == 0 || std::strcmp(v, "empty") == 0 ||
+                std::strcmp(v, "empty-tcx") == 0)) {
+      opt.arm_empty = std::strcmp(v, "tcflowd") != 0;
+      opt.arm_tcx = std::strcmp(v, "empty-tcx") == 0;
     } else if (std::strcmp(flag, "--cpus") == 0) {
       if (std::sscanf(v, "%d,%d", &opt.sender_cpu, &opt.receiver_cpu) != 2) {
         std::fprintf(stderr, "forwarding_bench: --cpus SENDER,RECEIVER (-1,-1: not pinned)\n");
@@ -672,7 +715,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: forwarding_bench [--pairs N(80)] [--seconds UDP_S(0.5)] "
                    "[--tcp_mib MIB(128)] [--stats_rounds N(4)] [--settle_ms MS(300)] "
-                   "[--cpus SENDER,RECEIVER(0,1)] [--arm tcflowd|empty]\n");
+                   "[--cpus SENDER,RECEIVER(0,1)] [--arm tcflowd|empty|empty-tcx]\n");
       return 2;
     }
   }
@@ -728,7 +771,7 @@ int Main(int argc, char** argv) {
     empty.reset(empty_bpf::empty__open_and_load());
     if (!empty) return Fail(absl::InternalError("cannot load the empty tc program"));
     bench.empty_fd = bpf_program__fd(empty->progs.tcflow_empty);
-    g_arm = "empty";
+    g_arm = opt.arm_tcx ? "empty-tcx" : "empty";
   }
   bench.socket = run_dir.path() + "/control.sock";
   bench.pin_path = pins.path();
@@ -812,8 +855,9 @@ int Main(int argc, char** argv) {
               "received in the windows (without and with)\n",
               at_interface ? 100.0 * at_socket / at_interface : 0.0);
   if (opt.arm_empty) {
-    std::printf("(--arm empty: the \"with\" arm was the empty tc program on rt's two legs, "
-                "both directions; no tcflowd)\n");
+    std::printf("(--arm %s: the \"with\" arm was the empty tc program on rt's two legs, "
+                "both directions, %s; no tcflowd)\n",
+                g_arm, opt.arm_tcx ? "through tcx links" : "on clsact");
     return 0;
   }
   // Every packet forwarded in a "with" round passed rt's two legs, once each.
