@@ -1,16 +1,15 @@
 #include "daemon/cache/flow_cache.h"
 
-#include <netinet/in.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -192,16 +191,25 @@ std::array<absl::Span<const FlowRecord>, 2> FlowCache::OutboxRuns(uint64_t from,
   return runs;
 }
 
-bool FlowCache::ToOutbox(uint32_t index, Entry& e, FlowEndReason reason) {
+bool FlowCache::OutboxHasRoom(uint64_t n) {
   CacheStateHeader* h = state_.header();
   const uint64_t cap = h->outbox_capacity;
   const uint64_t consumed = __atomic_load_n(&h->outbox_consumed, __ATOMIC_ACQUIRE);
   const uint64_t pos = h->outbox_committed;
+  if (cap == 0 || pos - consumed + n > cap) return false;
   // Empty: start over at index 0 (fewer pages touched). Nothing handed out is unsent, so
   // no reader uses the old base.
   if (pos == consumed) __atomic_store_n(&h->outbox_base, pos, __ATOMIC_RELEASE);
+  // Past the ring's end every index has its pages already.
+  return state_.ReserveOutbox(std::min<uint64_t>(pos - h->outbox_base + n, cap));
+}
+
+bool FlowCache::ToOutbox(uint32_t index, Entry& e, FlowEndReason reason) {
+  CacheStateHeader* h = state_.header();
+  const uint64_t cap = h->outbox_capacity;
+  const uint64_t pos = h->outbox_committed;
   // A full outbox, or no room for its pages: the record goes out unprotected.
-  if (pos - consumed >= cap || !state_.ReserveOutbox((pos - h->outbox_base) % cap + 1)) {
+  if (!OutboxHasRoom(1)) {
     ++stats_.records_unprotected;
     return false;
   }
@@ -281,16 +289,12 @@ inline void StreamFence() {
 }  // namespace
 
 bool FlowCache::FlushAllToOutbox(std::vector<FlowRecord>* ended) {
+  const uint64_t n = used();  // at most this many records
+  if (!OutboxHasRoom(n)) return false;
   CacheStateHeader* h = state_.header();
   const uint64_t cap = h->outbox_capacity;
-  const uint64_t consumed = __atomic_load_n(&h->outbox_consumed, __ATOMIC_ACQUIRE);
   const uint64_t pos = h->outbox_committed;
-  const uint64_t n = used();  // at most this many records
-  if (cap == 0 || pos - consumed + n > cap) return false;
-  // Empty: start over at index 0, as ToOutbox does.
-  if (pos == consumed) __atomic_store_n(&h->outbox_base, pos, __ATOMIC_RELEASE);
   const uint64_t base = h->outbox_base;
-  if (!state_.ReserveOutbox(std::min<uint64_t>(pos - base + n, cap))) return false;
 
   // The records go past the committed end, where neither recovery nor the export thread
   // looks, so nothing is described in the header until they are all written.

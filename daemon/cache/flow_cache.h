@@ -214,6 +214,9 @@ class FlowCache {
   // Durable caches: the ended record of entry `index` into the outbox (see cache_state.h);
   // false when the outbox is full.
   bool ToOutbox(uint32_t index, Entry& e, FlowEndReason reason);
+  // Durable caches: whether the outbox takes `n` more records now (ring room and file
+  // pages); moves an empty outbox's base back to index 0.
+  bool OutboxHasRoom(uint64_t n);
   // Durable caches: FlushAll's records into the outbox with one commit (cache_state.h),
   // and the entries emptied; false, having changed nothing, when the outbox has no room
   // for all of them (FlushAll then exports them one by one).
