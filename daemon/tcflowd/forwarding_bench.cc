@@ -21,6 +21,10 @@
 // the windows meet tcflowd's drains as often as chance would have it. A check line shows
 // that h2's socket got what h2's interface got (the rate is rt's, not the receiver's).
 //
+// Host CPU per packet, in the same rounds: the host's busy time from /proc/stat (user, nice,
+// system, irq, softirq; all CPUs) per million packets, without and with, since forwarding and
+// the programs run in softirq wherever the kernel runs them.
+//
 // Where the cost goes, in the same run: tcflowd's own CPU time in the "with" rounds (sum of
 // its threads' run time from /proc/PID/task/*/schedstat, cross-checked with utime+stime of
 // /proc/PID/stat), and, in a few extra "with" rounds after the pairs (kept out of the ratios,
@@ -271,8 +275,26 @@ uint64_t RxPackets(int netdev_fd, const char* ifname) {
 }
 
 // What is read at both ends of a measuring window.
+// The host's busy time, all CPUs, in clock ticks, from /proc/stat: user + nice + system +
+// irq + softirq. Forwarding runs in softirq, on whichever CPU, so this is where a meter's
+// cost shows up, whoever pays it. (Steal, time the hypervisor gave to other guests, is left
+// out.)
+uint64_t HostBusyTicks() {
+  const std::string stat = ReadText("/proc/stat");
+  if (stat.compare(0, 4, "cpu ") != 0) return 0;
+  const char* p = stat.c_str() + 4;
+  char* end = nullptr;
+  uint64_t f[7] = {};  // user nice system idle iowait irq softirq
+  for (uint64_t& v : f) {
+    v = std::strtoull(p, &end, 10);
+    p = end;
+  }
+  return f[0] + f[1] + f[2] + f[5] + f[6];
+}
+
 struct Sample {
   absl::Time t;
+  uint64_t host_busy_ticks = 0;
   uint64_t cpu_ns = 0, ticks = 0;
   std::map<std::string, uint64_t> threads;  // cpu_ns by thread name
   std::vector<ProgSet::Counter> progs;
@@ -287,6 +309,7 @@ struct Sampler {
       s.ticks = ProcessCpuTicks(pid);
     }
     if (progs != nullptr) s.progs = progs->Read();
+    s.host_busy_ticks = HostBusyTicks();
     s.t = absl::Now();
     return s;
   }
@@ -299,6 +322,12 @@ struct Window {
   uint64_t bytes = 0;    // TCP payload
   Sample start, end;
   double cpu_ms() const { return (end.cpu_ns - start.cpu_ns) / 1e6; }
+  // Host busy CPU-seconds per million packets of the window.
+  double host_s_per_mpkt() const {
+    if (packets == 0) return 0;
+    return static_cast<double>(end.host_busy_ticks - start.host_busy_ticks) /
+           sysconf(_SC_CLK_TCK) / (packets / 1e6);
+  }
 };
 
 // 64-byte UDP datagrams h1 -> h2 as fast as one sender thread goes (sendmmsg, 64 at a time);
@@ -527,6 +556,8 @@ struct Round {
   uint64_t kernel_packets = 0;  // what the programs counted during the round ("with")
   std::vector<std::string> prog_names;  // of the samples' program counters
   double udp_pps() const { return udp.seconds > 0 ? udp.packets / udp.seconds : 0; }
+  double udp_host_s() const { return udp.host_s_per_mpkt(); }
+  double tcp_host_s() const { return tcp.host_s_per_mpkt(); }
   double tcp_gbps() const { return tcp.seconds > 0 ? tcp.bytes * 8 / tcp.seconds / 1e9 : 0; }
 };
 
@@ -850,6 +881,32 @@ int Main(int argc, char** argv) {
   PrintComparison("TCP h1 -> h2", "Gbit/s", 1, off, on, tcp_ratio, with_first,
                   &Round::tcp_gbps);
 
+  // Host CPU per packet: with the sender saturating its core, what the meter costs shows up
+  // here as well as in the rate.
+  {
+    std::vector<double> host_ratio_udp, host_ratio_tcp;
+    for (size_t i = 0; i < off.size() && i < on.size(); ++i) {
+      if (off[i].udp_host_s() > 0) host_ratio_udp.push_back(on[i].udp_host_s() / off[i].udp_host_s());
+      if (off[i].tcp_host_s() > 0) host_ratio_tcp.push_back(on[i].tcp_host_s() / off[i].tcp_host_s());
+    }
+    std::vector<double> a, b, c, d;
+    for (const Round& x : off) {
+      a.push_back(x.udp_host_s());
+      c.push_back(x.tcp_host_s());
+    }
+    for (const Round& x : on) {
+      b.push_back(x.udp_host_s());
+      d.push_back(x.tcp_host_s());
+    }
+    std::printf("host busy time (/proc/stat: user+nice+system+irq+softirq, all CPUs) per million "
+                "packets, medians of the rounds:\n");
+    std::printf("  UDP: without %s %.3f s, with %.3f s, with/without x%.3f (median of pairs); per "
+                "million datagrams forwarded\n",
+                g_arm, MedianOf(a), MedianOf(b), MedianOf(host_ratio_udp));
+    std::printf("  TCP: without %s %.3f s, with %.3f s, with/without x%.3f (median of pairs); per "
+                "million segments, both ways\n\n",
+                g_arm, MedianOf(c), MedianOf(d), MedianOf(host_ratio_tcp));
+  }
   // The rate is rt's forwarding rate only if h2's receiver kept up.
   std::printf("receiver check: h2's socket got %.3f %% of the datagrams h2's interface "
               "received in the windows (without and with)\n",
