@@ -34,7 +34,9 @@
 // --arm empty replaces tcflowd in the "with" arm by the empty tc program (bpf/empty.bpf.c),
 // attached where tcflowd attaches (rt's two legs, both directions): what the tc hook costs
 // before any metering, the floor under every tc-based meter. --arm empty-tcx attaches it
-// through tcx links instead (Linux 6.6+), to compare the two hooks.
+// through tcx links instead (Linux 6.6+), to compare the two hooks. --baseline empty puts
+// the empty program on clsact in the "without" arm, so that the pairs measure tcflowd
+// against a hook that does nothing: tcflow's own share.
 //
 // A "with" round starts tcflowd, lets it settle, measures, stops it (SIGTERM) and then removes
 // the clsact qdisc tcflowd created, so every "without" round sees a router that carries no
@@ -107,6 +109,10 @@ struct Options {
   // (tcflow attaches through netlink, i.e. clsact).
   bool arm_empty = false;
   bool arm_tcx = false;
+  // --baseline empty: the "without" arm has the empty program on clsact where tcflowd
+  // attaches, so the pairs measure tcflowd against a tc hook that does nothing: tcflow's
+  // own share, above the hook's.
+  bool baseline_empty = false;
 };
 
 // Pins the calling thread to `cpu` (-1: leaves it as it is).
@@ -578,7 +584,9 @@ struct Bench {
     Sampler sampler;
     uint64_t kernel_before = 0;
     std::vector<int> tcx_links;
-    if (with && opt.arm_empty && opt.arm_tcx) {
+    if (!with && opt.baseline_empty) {
+      if (absl::Status s = AttachEmpty(r, empty_fd); !s.ok()) return s;
+    } else if (with && opt.arm_empty && opt.arm_tcx) {
       auto links = AttachEmptyTcx(r, empty_fd);
       if (!links.ok()) return links.status();
       tcx_links = std::move(*links);
@@ -607,7 +615,9 @@ struct Bench {
     auto t = TcpWindow(r, static_cast<size_t>(opt.tcp_mib) << 20, next_port++, sampler);
     if (!t.ok()) return t.status();
     round.tcp = *t;
-    if (with && opt.arm_empty && opt.arm_tcx) {
+    if (!with && opt.baseline_empty) {
+      if (absl::Status s = RemoveClsact(r); !s.ok()) return s;
+    } else if (with && opt.arm_empty && opt.arm_tcx) {
       for (int fd : tcx_links) close(fd);
     } else if (with && opt.arm_empty) {
       if (absl::Status s = RemoveClsact(r); !s.ok()) return s;
@@ -624,6 +634,8 @@ struct Bench {
 
 // What the "with" arm runs, for the printed labels ("tcflowd" or "empty" prog).
 const char* g_arm = "tcflowd";
+// What the "without" arm has (--baseline): no hook at all, or the empty program on clsact.
+const char* g_base = "tcflowd";  // printed as "without tcflowd"; "empty prog" with --baseline empty
 
 double MedianOf(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -679,7 +691,7 @@ void PrintComparison(const char* what, const char* unit, double scale,
   for (size_t i = 0; i < ratios.size(); ++i) (with_first[i] ? ba : ab).push_back(ratios[i]);
   const MedianCi ci = MedianWithCi(ratios);
   std::printf("%s\n", what);
-  std::printf("  without %-8s median %10.3f %s  (rounds %.3f .. %.3f)\n", g_arm, MedianOf(a), unit,
+  std::printf("  without %-8s median %10.3f %s  (rounds %.3f .. %.3f)\n", g_base, MedianOf(a), unit,
               *std::min_element(a.begin(), a.end()), *std::max_element(a.begin(), a.end()));
   std::printf("  with %-11s median %10.3f %s  (rounds %.3f .. %.3f)\n", g_arm, MedianOf(b), unit,
               *std::min_element(b.begin(), b.end()), *std::max_element(b.begin(), b.end()));
@@ -737,6 +749,9 @@ int Main(int argc, char** argv) {
                 std::strcmp(v, "empty-tcx") == 0)) {
       opt.arm_empty = std::strcmp(v, "tcflowd") != 0;
       opt.arm_tcx = std::strcmp(v, "empty-tcx") == 0;
+    } else if (std::strcmp(flag, "--baseline") == 0 &&
+               (std::strcmp(v, "none") == 0 || std::strcmp(v, "empty") == 0)) {
+      opt.baseline_empty = std::strcmp(v, "empty") == 0;
     } else if (std::strcmp(flag, "--cpus") == 0) {
       if (std::sscanf(v, "%d,%d", &opt.sender_cpu, &opt.receiver_cpu) != 2) {
         std::fprintf(stderr, "forwarding_bench: --cpus SENDER,RECEIVER (-1,-1: not pinned)\n");
@@ -746,7 +761,8 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: forwarding_bench [--pairs N(80)] [--seconds UDP_S(0.5)] "
                    "[--tcp_mib MIB(128)] [--stats_rounds N(4)] [--settle_ms MS(300)] "
-                   "[--cpus SENDER,RECEIVER(0,1)] [--arm tcflowd|empty|empty-tcx]\n");
+                   "[--cpus SENDER,RECEIVER(0,1)] [--arm tcflowd|empty|empty-tcx] "
+                   "[--baseline none|empty]\n");
       return 2;
     }
   }
@@ -798,11 +814,20 @@ int Main(int argc, char** argv) {
   Bench bench{r, opt};
   std::unique_ptr<empty_bpf::empty, void (*)(empty_bpf::empty*)> empty(nullptr,
                                                                        empty_bpf::empty__destroy);
-  if (opt.arm_empty) {
+  if (opt.arm_empty && opt.baseline_empty) {
+    std::fprintf(stderr, "forwarding_bench: --baseline empty measures tcflowd; not with --arm empty\n");
+    return 2;
+  }
+  if (opt.arm_empty || opt.baseline_empty) {
     empty.reset(empty_bpf::empty__open_and_load());
     if (!empty) return Fail(absl::InternalError("cannot load the empty tc program"));
     bench.empty_fd = bpf_program__fd(empty->progs.tcflow_empty);
-    g_arm = opt.arm_tcx ? "empty-tcx" : "empty";
+    if (opt.arm_empty) {
+      g_arm = opt.arm_tcx ? "empty-tcx" : "empty";
+      g_base = g_arm;
+    } else {
+      g_base = "tcflowd, empty prog on clsact";
+    }
   }
   bench.socket = run_dir.path() + "/control.sock";
   bench.pin_path = pins.path();
@@ -902,10 +927,10 @@ int Main(int argc, char** argv) {
                 "packets, medians of the rounds:\n");
     std::printf("  UDP: without %s %.3f s, with %.3f s, with/without x%.3f (median of pairs); per "
                 "million datagrams forwarded\n",
-                g_arm, MedianOf(a), MedianOf(b), MedianOf(host_ratio_udp));
+                g_base, MedianOf(a), MedianOf(b), MedianOf(host_ratio_udp));
     std::printf("  TCP: without %s %.3f s, with %.3f s, with/without x%.3f (median of pairs); per "
                 "million segments, both ways\n\n",
-                g_arm, MedianOf(c), MedianOf(d), MedianOf(host_ratio_tcp));
+                g_base, MedianOf(c), MedianOf(d), MedianOf(host_ratio_tcp));
   }
   // The rate is rt's forwarding rate only if h2's receiver kept up.
   std::printf("receiver check: h2's socket got %.3f %% of the datagrams h2's interface "
