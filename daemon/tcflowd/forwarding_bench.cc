@@ -635,7 +635,7 @@ struct Bench {
 // What the "with" arm runs, for the printed labels ("tcflowd" or "empty" prog).
 const char* g_arm = "tcflowd";
 // What the "without" arm has (--baseline): no hook at all, or the empty program on clsact.
-const char* g_base = "tcflowd";  // printed as "without tcflowd"; "empty prog" with --baseline empty
+const char* g_base = "tcflowd";  // "without tcflowd"; --baseline empty and --arm change it
 
 double MedianOf(std::vector<double> v) {
   if (v.empty()) return 0;
